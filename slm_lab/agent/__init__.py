@@ -1,0 +1,13 @@
+"""Agents: algorithm + memory + nets. Never imports control/ or analysis/."""
+
+from slm_lab.agent.algorithm import ALGORITHMS, Algorithm
+from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.schema import AgentSpec
+
+
+def make_agent(spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> Algorithm:
+    """Build the agent's algorithm (which owns its memory and nets) from the spec."""
+    return ALGORITHMS[spec.algorithm.name](spec, spaces, max_frame, seed)
+
+
+__all__ = ["make_agent"]

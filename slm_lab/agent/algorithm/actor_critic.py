@@ -1,0 +1,88 @@
+"""A2C: synchronous advantage actor-critic (Mnih et al. 2016), n-step or GAE advantages."""
+
+from __future__ import annotations
+
+import torch
+
+from slm_lab.agent.algorithm.base import PolicyGradient
+from slm_lab.agent.algorithm.returns import gae, nstep_returns
+from slm_lab.agent.net import NETS
+from slm_lab.agent.net.builders import gradient_step
+from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.schema import AgentSpec
+
+
+class A2C(PolicyGradient):
+    """loss = -mean(log pi(a|s) A) - beta * mean(H) + c_v * L(V(s), V_target).
+
+    A from GAE (`lam`) or n-step returns (`num_step_returns`; unset: the whole rollout).
+    `net.shared`: one trunk with policy and value heads; else separate actor and critic nets.
+    Trains on a batch rollout (OnPolicyBatchReplay) or on whole episodes (OnPolicyReplay).
+    """
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        super().__init__(spec, spaces, max_frame, seed)
+        net_cls = NETS[spec.net.type]
+        self.shared = spec.net.shared
+        if self.shared:
+            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim, 1], self.log_std_dim)
+            self.nets = {"net": self.net}
+            self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        else:
+            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
+            self.critic = net_cls(spec.net, spaces.obs_dim, [1])
+            self.nets = {"net": self.net, "critic": self.critic}
+            self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+            self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)
+
+    def policy_net(self) -> torch.nn.Module:
+        return self.net
+
+    def policy_out(self, states: torch.Tensor) -> torch.Tensor:
+        out = self.net(states)
+        return out[..., : self.spaces.action_dim] if self.shared else out
+
+    def policy_and_value(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared:
+            out = self.net(states)
+            return out[..., : self.spaces.action_dim], out[..., -1]
+        return self.net(states), self.critic(states).squeeze(-1)
+
+    def value(self, states: torch.Tensor) -> torch.Tensor:
+        return self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1)
+
+    def advantages(self, batch: dict[str, torch.Tensor], values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(advantages, value targets), both [T, B]."""
+        a = self.algo_spec
+        with torch.no_grad():
+            next_values = self.value(batch["next_states"]).numpy()
+        rewards, term = batch["rewards"].numpy(), batch["terminated"].numpy()
+        done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0).numpy()
+        v = values.detach().numpy()
+        if a.lam is not None:
+            adv = torch.from_numpy(gae(rewards, v, next_values, term, done, self.gamma, a.lam))
+            return adv, adv + values.detach()
+        n = a.num_step_returns or len(rewards)
+        targets = torch.from_numpy(nstep_returns(rewards, next_values, term, done, self.gamma, n))
+        return targets - values.detach(), targets
+
+    def train(self) -> torch.Tensor:
+        batch = self.memory.sample()
+        pout, values = self.policy_and_value(batch["states"])
+        adv, targets = self.advantages(batch, values)
+        if self.algo_spec.normalize_advantage and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
+        policy_loss = -(log_prob * adv).mean() - self.entropy_coef.value(self.frame) * entropy.mean()
+        value_loss = self.algo_spec.val_loss_coef * self.loss_fn(values, targets)
+        clip = self.net_spec.clip_grad_val
+        if self.shared:
+            loss = policy_loss + value_loss
+            gradient_step(loss, self.optims["net"], list(self.net.parameters()), clip, self.schedulers["net"])
+        else:
+            loss = policy_loss + value_loss
+            gradient_step(policy_loss, self.optims["net"], list(self.net.parameters()), clip, self.schedulers["net"])
+            gradient_step(value_loss, self.optims["critic"], list(self.critic.parameters()), clip, self.schedulers["critic"])
+        self.opt_step += 1
+        self._entropies.append(entropy.detach().mean())
+        return loss

@@ -1,0 +1,163 @@
+"""Algorithm base: the shared loop of act -> store -> maybe train, and checkpoint plumbing.
+
+Subclasses define only what differs: how to act, when to train, and the loss in `train()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from slm_lab.agent.memory import MEMORIES
+from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer
+from slm_lab.agent.policy import (
+    Schedule,
+    categorical_log_prob_entropy,
+    categorical_sample,
+    gaussian_log_prob_entropy,
+    gaussian_sample,
+)
+from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.schema import AgentSpec
+
+
+class Algorithm:
+    """One learner of the AEB space. Sees only batched arrays for its own bodies."""
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        self.spec = spec
+        self.algo_spec = spec.algorithm
+        self.net_spec = spec.net
+        self.spaces = spaces
+        self.max_frame = max_frame
+        self.gamma = spec.algorithm.gamma
+        self.rng = np.random.default_rng(seed)
+        self.frame = 0
+        self.env_steps = 0  # vector steps: every body moved once
+        self.opt_step = 0
+        self.memory = self._build_memory()
+        self.loss_fn = build_loss(spec.net.loss_spec)
+        self._losses: list[torch.Tensor] = []
+        self._entropies: list[torch.Tensor] = []
+        self.nets: dict[str, nn.Module] = {}
+        self.optims: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+
+    # --- construction helpers -------------------------------------------------------------
+
+    def _build_memory(self) -> Any:
+        mem_spec = self.spec.memory
+        cls = MEMORIES[mem_spec.name]
+        if cls.__name__ == "Replay":
+            return cls(mem_spec, self.rng)
+        return cls(mem_spec, self.algo_spec.training_frequency)
+
+    def _add_optimizer(self, name: str, params: list[nn.Parameter], optim_spec: Any) -> None:
+        optim = build_optimizer(optim_spec, params)
+        self.optims[name] = optim
+        self.schedulers[name] = build_lr_scheduler(self.net_spec.lr_scheduler_spec, optim, self.progress)
+
+    def progress(self) -> float:
+        return min(self.frame / self.max_frame, 1.0)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def act_greedy(self, state: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def update(self, state, action, reward, next_state, terminated, truncated, frame: int) -> None:
+        """Store one step of every body, then train if it is time."""
+        self.frame = frame
+        self.env_steps += 1
+        self.memory.add(state, action, reward, next_state, terminated, truncated)
+        if self.to_train():
+            loss = self.train()
+            self._losses.append(loss.detach())
+
+    def to_train(self) -> bool:
+        return self.memory.ready()
+
+    def train(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- logging --------------------------------------------------------------------------
+
+    def drain_stats(self) -> dict[str, float]:
+        """Mean loss / entropy since the last call; one CPU sync per log row, not per step."""
+        stats = {
+            "loss": torch.stack(self._losses).mean().item() if self._losses else float("nan"),
+            "entropy": torch.stack(self._entropies).mean().item() if self._entropies else float("nan"),
+            "explore_var": self.explore_var(),
+            "lr": next(iter(self.optims.values())).param_groups[0]["lr"] if self.optims else float("nan"),
+        }
+        self._losses, self._entropies = [], []
+        return stats
+
+    def explore_var(self) -> float:
+        return float("nan")
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "optims": {k: v.state_dict() for k, v in self.optims.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "counters": {"frame": self.frame, "env_steps": self.env_steps, "opt_step": self.opt_step},
+        }
+
+    def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
+        for k, v in state["nets"].items():
+            self.nets[k].load_state_dict(v)
+        if weights_only:
+            return
+        for k, v in state.get("optims", {}).items():
+            self.optims[k].load_state_dict(v)
+        for k, v in state.get("schedulers", {}).items():
+            self.schedulers[k].load_state_dict(v)
+        counters = state.get("counters", {})
+        self.frame = counters.get("frame", 0)
+        self.env_steps = counters.get("env_steps", 0)
+        self.opt_step = counters.get("opt_step", 0)
+
+
+class PolicyGradient(Algorithm):
+    """Shared by policy-gradient methods: a stochastic policy head, discrete or Gaussian."""
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        super().__init__(spec, spaces, max_frame, seed)
+        self.entropy_coef = Schedule(getattr(spec.algorithm, "entropy_coef_spec", None), default=0.0)
+        self.log_std_dim = 0 if spaces.is_discrete else spaces.action_dim
+
+    def policy_net(self) -> nn.Module:
+        raise NotImplementedError
+
+    def policy_out(self, states: torch.Tensor) -> torch.Tensor:
+        """The policy part of the net output: logits or Gaussian means."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def act(self, state: np.ndarray) -> np.ndarray:
+        out = self.policy_out(torch.from_numpy(state))
+        if self.spaces.is_discrete:
+            return categorical_sample(out).numpy()
+        return gaussian_sample(out, self.policy_net().log_std).numpy()
+
+    @torch.inference_mode()
+    def act_greedy(self, state: np.ndarray) -> np.ndarray:
+        out = self.policy_out(torch.from_numpy(state))
+        return out.argmax(-1).numpy() if self.spaces.is_discrete else out.numpy()
+
+    def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.spaces.is_discrete:
+            return categorical_log_prob_entropy(out, actions)
+        return gaussian_log_prob_entropy(out, self.policy_net().log_std, actions)
+
+    def explore_var(self) -> float:
+        return self.entropy_coef.value(self.frame)

@@ -1,0 +1,101 @@
+"""DQN (Mnih et al. 2015) and Double DQN (van Hasselt et al. 2016)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from slm_lab.agent.algorithm.base import Algorithm
+from slm_lab.agent.net import NETS
+from slm_lab.agent.net.builders import gradient_step
+from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
+from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.schema import AgentSpec
+
+
+class DQN(Algorithm):
+    """Q-learning with a replay memory and a target net:
+
+    y = r + gamma * (1 - terminated) * max_a' Q_target(s', a');  loss = L(Q(s, a), y).
+    The target net is replaced every `net.update_frequency` frames, or Polyak-averaged.
+    """
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        super().__init__(spec, spaces, max_frame, seed)
+        if not spaces.is_discrete:
+            raise ValueError(f"{spec.algorithm.name} needs a discrete action space")
+        self.net = NETS[spec.net.type](spec.net, spaces.obs_dim, [spaces.action_dim])
+        self.target_net = copy.deepcopy(self.net).requires_grad_(False)
+        self.nets = {"net": self.net, "target_net": self.target_net}
+        self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        self.explore = Schedule(spec.algorithm.explore_var_spec)
+        self.last_target_update = 0
+
+    @torch.inference_mode()
+    def act(self, state: np.ndarray) -> np.ndarray:
+        q = self.net(torch.from_numpy(state))
+        if self.algo_spec.action_policy == "boltzmann":
+            return boltzmann(q, self.explore.value(self.frame))
+        return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
+
+    @torch.inference_mode()
+    def act_greedy(self, state: np.ndarray) -> np.ndarray:
+        return self.net(torch.from_numpy(state)).argmax(-1).numpy()
+
+    def explore_var(self) -> float:
+        return self.explore.value(self.frame)
+
+    def to_train(self) -> bool:
+        a = self.algo_spec
+        return (
+            self.frame >= a.training_start_step
+            and len(self.memory) >= self.memory.batch_size
+            and self.env_steps % a.training_frequency == 0
+        )
+
+    def next_q(self, next_states: torch.Tensor) -> torch.Tensor:
+        """max_a' Q_target(s', a')."""
+        return self.target_net(next_states).max(-1).values
+
+    def train(self) -> torch.Tensor:
+        total = torch.zeros(())
+        for _ in range(self.algo_spec.training_batch_iter):
+            batch = self.memory.sample()
+            with torch.no_grad():
+                target = batch["rewards"] + self.gamma * (1.0 - batch["terminated"]) * self.next_q(batch["next_states"])
+            q = self.net(batch["states"]).gather(-1, batch["actions"].long().unsqueeze(-1)).squeeze(-1)
+            loss = self.loss_fn(q, target)
+            gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
+            self.opt_step += 1
+            total = total + loss.detach()
+            self.update_target()
+        return total / self.algo_spec.training_batch_iter
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        if self.net_spec.update_type == "polyak":
+            tau = self.net_spec.polyak_coef
+            torch._foreach_lerp_(list(self.target_net.parameters()), list(self.net.parameters()), tau)
+        elif self.frame - self.last_target_update >= self.net_spec.update_frequency:
+            self.target_net.load_state_dict(self.net.state_dict())
+            self.last_target_update = self.frame
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["counters"]["last_target_update"] = self.last_target_update
+        return state
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        super().load_state_dict(state, weights_only)
+        self.last_target_update = state.get("counters", {}).get("last_target_update", 0)
+
+
+class DoubleDQN(DQN):
+    """Double DQN: the online net picks a' and the target net values it,
+    y = r + gamma * (1 - terminated) * Q_target(s', argmax_a' Q(s', a'))."""
+
+    def next_q(self, next_states: torch.Tensor) -> torch.Tensor:
+        best = self.net(next_states).argmax(-1, keepdim=True)
+        return self.target_net(next_states).gather(-1, best).squeeze(-1)

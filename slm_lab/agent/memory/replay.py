@@ -1,0 +1,51 @@
+"""Replay: a uniform experience replay ring buffer (Lin 1992; Mnih et al. 2015)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from slm_lab.spec.schema import ReplaySpec
+
+
+class Replay:
+    """Fixed-size ring buffer of transitions, filled a batch of bodies at a time.
+
+    Arrays are allocated once, on the first add, from the shapes seen. Only `terminated`
+    is stored as the bootstrap mask: a truncated episode still bootstraps from s'.
+    """
+
+    is_on_policy = False
+
+    def __init__(self, spec: ReplaySpec, rng: np.random.Generator) -> None:
+        self.batch_size = spec.batch_size
+        self.max_size = spec.max_size
+        self.rng = rng
+        self.size = 0
+        self.head = 0
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _allocate(self, batch: dict[str, np.ndarray]) -> None:
+        for key, value in batch.items():
+            self.arrays[key] = np.zeros((self.max_size, *value.shape[1:]), dtype=value.dtype)
+
+    def add(self, state, action, reward, next_state, terminated, truncated) -> None:
+        batch = {
+            "states": state, "actions": action, "rewards": reward,
+            "next_states": next_state, "terminated": terminated.astype(np.float32),
+        }
+        if not self.arrays:
+            self._allocate(batch)
+        n = len(reward)
+        idx = (self.head + np.arange(n)) % self.max_size
+        for key, value in batch.items():
+            self.arrays[key][idx] = value
+        self.head = (self.head + n) % self.max_size
+        self.size = min(self.size + n, self.max_size)
+
+    def sample(self, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+        idx = self.rng.integers(0, self.size, batch_size or self.batch_size)
+        return {key: torch.from_numpy(arr[idx]) for key, arr in self.arrays.items()}
+
+    def __len__(self) -> int:
+        return self.size

@@ -1,0 +1,84 @@
+"""Build optimizers, lr schedulers, losses and weight init from spec names (explicit registries)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from slm_lab.spec.schema import LossSpec, LRSchedulerSpec, OptimSpec
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
+    "selu": nn.SELU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+}
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW, "RMSprop": torch.optim.RMSprop, "SGD": torch.optim.SGD,
+}
+LOSSES: dict[str, type[nn.Module]] = {"MSELoss": nn.MSELoss, "SmoothL1Loss": nn.SmoothL1Loss, "HuberLoss": nn.HuberLoss}
+
+
+def init_layers(module: nn.Module, init_fn: str, activation: str) -> None:
+    """Initialize Linear weights; biases start at zero."""
+    if init_fn == "default":
+        return
+    gain = nn.init.calculate_gain(activation if activation in ("relu", "tanh", "leaky_relu", "selu", "sigmoid") else "relu")
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            if init_fn == "orthogonal":
+                nn.init.orthogonal_(m.weight, gain)
+            elif init_fn == "xavier_uniform":
+                nn.init.xavier_uniform_(m.weight, gain)
+            elif init_fn == "kaiming_uniform":
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+
+def build_optimizer(spec: OptimSpec, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    kwargs: dict[str, object] = {"lr": spec.lr}
+    if spec.eps is not None:
+        kwargs["eps"] = spec.eps
+    if spec.weight_decay:
+        kwargs["weight_decay"] = spec.weight_decay
+    if spec.momentum is not None and spec.name in ("SGD", "RMSprop"):
+        kwargs["momentum"] = spec.momentum
+    if spec.alpha is not None and spec.name == "RMSprop":
+        kwargs["alpha"] = spec.alpha
+    if spec.name in ("Adam", "AdamW"):
+        kwargs["fused"] = True  # one kernel for the whole update: fewer ops per gradient step
+    return OPTIMIZERS[spec.name](list(params), **kwargs)
+
+
+def build_lr_scheduler(
+    spec: LRSchedulerSpec, optim: torch.optim.Optimizer, progress: Callable[[], float]
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Schedulers are stepped once per training step; `progress()` is frame / max_frame."""
+    if spec.name == "linear":
+        end = spec.end_factor
+        return torch.optim.lr_scheduler.LambdaLR(optim, lambda _: max(end, 1.0 - (1.0 - end) * progress()))
+    if spec.name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optim, gamma=spec.gamma)
+    if spec.name == "step":
+        return torch.optim.lr_scheduler.StepLR(optim, step_size=spec.step_size, gamma=spec.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optim, lambda _: 1.0)
+
+
+def build_loss(spec: LossSpec) -> nn.Module:
+    return LOSSES[spec.name]()
+
+
+def gradient_step(
+    loss: torch.Tensor,
+    optim: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    clip_grad_val: float | None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> None:
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_val is not None:
+        nn.utils.clip_grad_norm_(params, clip_grad_val, foreach=True)
+    optim.step()
+    if scheduler is not None:
+        scheduler.step()

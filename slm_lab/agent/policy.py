@@ -1,0 +1,82 @@
+"""Action distributions and exploration, written as plain tensor ops.
+
+No torch.distributions objects on the hot path: log_softmax + gather for discrete actions,
+the closed-form Gaussian log-density for continuous ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from slm_lab.spec.schema import ScheduleSpec
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Schedule:
+    """A value that changes with frames: `no_decay`, `linear_decay` or `rate_decay` (geometric)."""
+
+    def __init__(self, spec: ScheduleSpec | None, default: float = 0.0) -> None:
+        self.spec = spec
+        self.default = default
+
+    def value(self, frame: int) -> float:
+        s = self.spec
+        if s is None:
+            return self.default
+        if s.name == "no_decay" or s.end_val is None:
+            return s.start_val
+        progress = min(max((frame - s.start_step) / (s.end_step - s.start_step), 0.0), 1.0)
+        if s.name == "linear_decay":
+            return s.start_val + (s.end_val - s.start_val) * progress
+        # rate_decay: geometric interpolation, for values spanning orders of magnitude
+        return s.start_val * (s.end_val / s.start_val) ** progress
+
+
+# --- discrete -----------------------------------------------------------------------------
+
+
+def categorical_sample(logits: torch.Tensor) -> torch.Tensor:
+    return torch.multinomial(F.softmax(logits, dim=-1), 1).squeeze(-1)
+
+
+def categorical_log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    log_p = F.log_softmax(logits, dim=-1)
+    log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    entropy = -(log_p.exp() * log_p).sum(-1)
+    return log_prob, entropy
+
+
+def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Greedy on q, each body independently random with probability epsilon."""
+    greedy = q.argmax(-1).numpy()
+    explore = rng.random(len(greedy)) < epsilon
+    if explore.any():
+        greedy[explore] = rng.integers(0, q.shape[-1], int(explore.sum()))
+    return greedy
+
+
+def boltzmann(q: torch.Tensor, tau: float) -> np.ndarray:
+    """Sample from softmax(q / tau): high temperature explores, low exploits."""
+    return categorical_sample(q / max(tau, 1e-8)).numpy()
+
+
+# --- continuous ---------------------------------------------------------------------------
+
+
+def gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    return mean + log_std.exp() * torch.randn_like(mean)
+
+
+def gaussian_log_prob_entropy(
+    mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Diagonal Gaussian: log N(a; mean, std) summed over action dims, and its entropy."""
+    var = (2 * log_std).exp()
+    log_prob = (-((actions - mean) ** 2) / (2 * var) - log_std - 0.5 * LOG_2PI).sum(-1)
+    entropy = (0.5 + 0.5 * LOG_2PI + log_std).sum(-1).expand(mean.shape[:-1])
+    return log_prob, entropy

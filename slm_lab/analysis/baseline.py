@@ -1,0 +1,162 @@
+"""The random-policy baseline R_rand: the return a uniformly random policy earns in an env.
+
+Strength (see metrics.py) is measured against it, so "0" means "no better than pressing
+buttons at random". It is measured once per (env name, kwargs, max_t) and cached:
+
+1. the values shipped with the lab (`random_baselines.json` beside this file),
+2. the user cache: `$SLM_LAB_CACHE_DIR`, else `$XDG_CACHE_HOME/slm_lab`, else `~/.cache/slm_lab`,
+3. otherwise measured now (`episodes` episodes, fixed seeds) and written to the user cache.
+
+Measurement is deterministic: env seeded with `seed` on the first reset (later resets
+continue its generator), the action space seeded with `seed`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from slm_lab.lib import io
+from slm_lab.lib.logger import get_logger
+
+logger = get_logger(__name__)
+
+DEFAULT_EPISODES = 100
+SHIPPED_FILE = Path(__file__).with_name("random_baselines.json")
+CACHE_FILE_NAME = "random_baselines.json"
+CACHE_DIR_ENV = "SLM_LAB_CACHE_DIR"
+# a safety net for envs without a time limit: a random policy could otherwise run forever
+MAX_EPISODE_STEPS = 100_000
+
+_memo: dict[str, float] = {}
+
+
+def cache_dir() -> Path:
+    """Where measured baselines are kept between runs."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "slm_lab"
+
+
+def cache_key(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
+              episodes: int = DEFAULT_EPISODES) -> str:
+    """A readable key: `CartPole-v1|kwargs={}|max_t=None`, plus `|episodes=N` when not the default."""
+    key = f"{name}|kwargs={json.dumps(kwargs or {}, sort_keys=True)}|max_t={max_t}"
+    if episodes != DEFAULT_EPISODES:
+        key += f"|episodes={episodes}"
+    return key
+
+
+def _env_fields(env_spec: Any) -> tuple[str, dict[str, Any], int | None]:
+    """Accept an `EnvSpec`, a dict with the same keys, or a bare env name."""
+    if isinstance(env_spec, str):
+        return env_spec, {}, None
+    if isinstance(env_spec, dict):
+        return env_spec["name"], dict(env_spec.get("kwargs") or {}), env_spec.get("max_t")
+    return env_spec.name, dict(getattr(env_spec, "kwargs", None) or {}), getattr(env_spec, "max_t", None)
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        data = io.read_json(path)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring unreadable baseline cache %s: %s", path, e)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _lookup(table: dict[str, Any], key: str) -> float | None:
+    entry = table.get(key)
+    if isinstance(entry, dict):
+        entry = entry.get("return")
+    if isinstance(entry, (int, float)) and math.isfinite(entry):
+        return float(entry)
+    return None
+
+
+def _gym_id(name: str) -> str:
+    """Gymnasium ids pass through; a `module:Class` entry point is registered under a lab id."""
+    import gymnasium as gym
+
+    if ":" in name and name not in gym.envs.registry:
+        env_id = f"slm_lab/{name.replace(':', '.')}-v0"
+        if env_id not in gym.envs.registry:
+            gym.register(id=env_id, entry_point=name)
+        return env_id
+    if name.startswith("ALE/"):
+        import ale_py
+
+        gym.register_envs(ale_py)
+    return name
+
+
+def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
+                            episodes: int = DEFAULT_EPISODES, seed: int = 0) -> dict[str, Any]:
+    """Run a uniformly random policy for `episodes` episodes; mean, std and episode count."""
+    import gymnasium as gym
+    import numpy as np
+
+    make_kwargs = dict(kwargs or {})
+    if max_t is not None:
+        make_kwargs["max_episode_steps"] = max_t
+    env = gym.make(_gym_id(name), **make_kwargs)
+    env.action_space.seed(seed)
+    returns = []
+    try:
+        for ep in range(episodes):
+            env.reset(seed=seed if ep == 0 else None)
+            total, steps, done = 0.0, 0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+                if steps >= MAX_EPISODE_STEPS:
+                    logger.warning("%s: random episode cut at %d steps (set env max_t)", name, steps)
+                    break
+            returns.append(total)
+    finally:
+        env.close()
+    arr = np.asarray(returns, dtype=np.float64)
+    return {"return": float(arr.mean()), "std": float(arr.std()), "episodes": episodes, "seed": seed,
+            "gymnasium": gym.__version__}
+
+
+def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
+    """Mean return of a uniformly random policy in `env_spec` (an EnvSpec), cached.
+
+    Looks in the shipped table, then the user cache; measures and caches on a miss.
+    """
+    name, kwargs, max_t = _env_fields(env_spec)
+    key = cache_key(name, kwargs, max_t, episodes)
+    if key in _memo:
+        return _memo[key]
+    value = _lookup(_read_table(SHIPPED_FILE), key)
+    cache_file = cache_dir() / CACHE_FILE_NAME
+    if value is None:
+        value = _lookup(_read_table(cache_file), key)
+    if value is None:
+        logger.info("measuring the random-policy baseline of %s over %d episodes", name, episodes)
+        entry = measure_random_baseline(name, kwargs, max_t, episodes)
+        # re-read just before writing: another session may have added entries meanwhile
+        table = _read_table(cache_file)
+        table[key] = entry
+        try:
+            io.write_json(cache_file, table)
+        except OSError as e:
+            logger.warning("could not cache the random baseline in %s: %s", cache_file, e)
+        value = entry["return"]
+    _memo[key] = value
+    return value
+
+
+def clear_memo() -> None:
+    """Forget in-process lookups (tests; or after editing a cache file by hand)."""
+    _memo.clear()

@@ -1,0 +1,1 @@
+"""Control: Session (one seed), Trial (several seeds), Experiment (a search), jobs, benchmark."""

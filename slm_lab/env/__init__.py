@@ -1,0 +1,1 @@
+"""Environment adapters. An adapter never imports agent/: it speaks batched numpy arrays."""

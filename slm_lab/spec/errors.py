@@ -1,0 +1,113 @@
+"""Spec errors as one line: the JSON path, the bad value, and what was expected."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+# discriminated unions put the tag into the error location; users never wrote it
+_TAGGED_FIELDS = {"algorithm", "memory", "net"}
+# callable discriminators appear under their function's name; show the spec key instead
+_DISCRIMINATOR_KEYS = {"net_type()": "type"}
+
+
+def _key(name: str) -> str:
+    name = name.strip("'")
+    return _DISCRIMINATOR_KEYS.get(name, name)
+
+
+class SpecError(ValueError):
+    """A bad spec or bad input: its message is the single line shown to the user."""
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    skip_next = False
+    for i, item in enumerate(loc):
+        if skip_next:
+            skip_next = False
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            continue
+        item = _key(item)
+        if item in _TAGGED_FIELDS and i + 1 < len(loc) and isinstance(loc[i + 1], str) and loc[i + 1][:1].isupper():
+            skip_next = True  # drop the union tag that follows, e.g. memory.Replay.batch_size
+        parts.append(f".{item}" if parts else str(item))
+    return "".join(parts) or "spec"
+
+
+def show(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expected(err: dict[str, Any]) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "greater_than":
+        gt = ctx.get("gt")
+        if gt == 0 and type(gt) is int and isinstance(value, int) and not isinstance(value, bool):
+            return "is not a positive integer"
+        return f"is not greater than {gt}"
+    if kind == "greater_than_equal":
+        return f"is less than {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"is greater than {ctx.get('le')}"
+    if kind == "less_than":
+        return f"is not less than {ctx.get('lt')}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "is not an integer"
+    if kind in ("float_parsing", "float_type"):
+        return "is not a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "is not true or false"
+    if kind in ("string_type",):
+        return "is not a string"
+    if kind in ("list_type",):
+        return "is not a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "is not an object"
+    if kind == "too_short":
+        return f"is too short (needs at least {ctx.get('min_length')} item(s))"
+    if kind == "string_too_short":
+        return "is empty"
+    if kind == "literal_error":
+        return f"is not one of: {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        field = next((x for x in reversed(err["loc"]) if isinstance(x, str)), "component")
+        return f"is not a known {field} {_key(ctx.get('discriminator', 'name'))} (valid: {ctx.get('expected_tags')})"
+    if kind == "union_tag_not_found":
+        return f"has no '{ctx.get('discriminator', 'name').strip(chr(39))}' key"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """The first error of a pydantic ValidationError as `path: value what-is-wrong`."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = tuple(err["loc"])
+    if err["type"] == "union_tag_invalid":
+        loc = loc + (_key((err.get("ctx") or {}).get("discriminator", "name")),)
+        value = (err.get("ctx") or {}).get("tag")
+    else:
+        value = err.get("input")
+    path = format_path(loc)
+    if prefix:
+        path = f"{prefix}.{path}" if path != "spec" else prefix
+    if path == "spec" and err["type"] == "value_error":  # a whole-spec rule: the message names its parts
+        return f"{_expected(err)}{'' if len(errors) == 1 else f' (and {len(errors) - 1} more error(s))'}"
+    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+    if err["type"] == "missing":
+        return f"{path}: required key is missing{more}"
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; see docs/SPEC.md){more}"
+    if err["type"] == "value_error":
+        return f"{path}: {_expected(err)}{more}"
+    return f"{path}: {show(value)} {_expected(err)}{more}"

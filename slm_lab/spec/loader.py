@@ -1,0 +1,214 @@
+"""Load a named spec from a JSON file, apply overrides and placeholders, validate it.
+
+Order: read JSON -> pick the named spec -> `${var}` placeholders -> `-s path=value`
+overrides -> mode adjustments -> schema validation. Every failure is a one-line SpecError.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from slm_lab.spec.errors import SpecError, format_validation_error, show
+from slm_lab.spec.schema import Spec
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SHIPPED_SPEC_DIR = Path(__file__).parent
+DEV_MAX_FRAME = 2000
+
+
+def resolve_spec_path(spec_file: str | Path) -> Path:
+    """A path as given, else relative to the shipped spec folder (`benchmark/dqn/dqn_cartpole.json`)."""
+    path = Path(spec_file)
+    if path.is_file():
+        return path
+    shipped = SHIPPED_SPEC_DIR / path
+    if shipped.is_file():
+        return shipped
+    raise SpecError(f"spec file '{spec_file}' not found")
+
+
+def read_spec_file(spec_file: str | Path) -> dict[str, Any]:
+    """The file's named specs as plain dicts."""
+    path = resolve_spec_path(spec_file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
+    if not isinstance(data, dict) or not data:
+        raise SpecError(f"{path}: expected an object of named specs, like {{\"my_spec\": {{...}}}}")
+    for name, raw in data.items():
+        if not isinstance(raw, dict):
+            raise SpecError(f"{path}: spec '{name}' is not an object")
+    return data
+
+
+def substitute(raw: Any, variables: dict[str, Any]) -> Any:
+    """Replace `${name}` placeholders; a whole-string placeholder keeps the value's type."""
+    if isinstance(raw, dict):
+        return {k: substitute(v, variables) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [substitute(v, variables) for v in raw]
+    if isinstance(raw, str):
+        whole = PLACEHOLDER.fullmatch(raw)
+        if whole:
+            return _lookup_var(whole.group(1), variables)
+        return PLACEHOLDER.sub(lambda m: str(_lookup_var(m.group(1), variables)), raw)
+    return raw
+
+
+def _lookup_var(name: str, variables: dict[str, Any]) -> Any:
+    if name not in variables:
+        raise SpecError(f"placeholder '${{{name}}}' has no value (pass it with --var {name}=VALUE)")
+    return variables[name]
+
+
+def parse_assignment(text: str, what: str = "override") -> tuple[str, Any]:
+    """`a.b.0.c=value` -> ("a.b.0.c", value); the value is read as JSON, else kept as a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError(f"{what} '{text}' must look like path.to.key=value")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key, parsed
+
+
+def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `agent.0.net.hid_layers` in a nested dict/list. Missing objects on the way are
+    created (the schema then rejects unknown keys); list indices must exist."""
+    parts = dotted.split(".")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, dict) and part not in node:
+            node[part] = {}
+        node = _child(node, part, ".".join(parts[: i + 1]))
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _index(node, last, dotted)
+        node[idx] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError(f"override '{dotted}': '{'.'.join(parts[:-1])}' is not an object or list")
+
+
+def get_path(raw: Any, dotted: str) -> Any:
+    node = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        node = _child(node, part, ".".join(parts[: i + 1]))
+    return node
+
+
+def _child(node: Any, part: str, where: str) -> Any:
+    if isinstance(node, dict):
+        if part not in node:
+            raise SpecError(f"path '{where}' does not exist in the spec")
+        return node[part]
+    if isinstance(node, list):
+        return node[_index(node, part, where)]
+    raise SpecError(f"path '{where}' does not exist in the spec")
+
+
+def _index(node: list[Any], part: str, where: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SpecError(f"path '{where}': '{part}' is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def apply_mode(raw: dict[str, Any], mode: str) -> None:
+    """Mode adjustments: dev runs one short session; enjoy replays one session."""
+    meta = raw.setdefault("meta", {})
+    if mode == "dev":
+        meta["max_session"] = 1
+        for env in raw.get("env", []):
+            if isinstance(env, dict):
+                env["max_frame"] = min(int(env.get("max_frame", DEV_MAX_FRAME)), DEV_MAX_FRAME)
+        if isinstance(meta, dict):
+            meta["log_frequency"] = min(int(meta.get("log_frequency", 1000)), 500)
+            meta["eval_frequency"] = min(int(meta.get("eval_frequency", 1000)), 1000)
+    elif mode.startswith("enjoy"):
+        meta["max_session"] = 1
+
+
+def validate(raw: dict[str, Any]) -> Spec:
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(f"{raw.get('name', 'spec')}: {format_validation_error(e)}") from None
+
+
+def load_spec(
+    spec_file: str | Path,
+    spec_name: str,
+    overrides: list[str] | None = None,
+    variables: dict[str, Any] | None = None,
+    mode: str = "train",
+) -> Spec:
+    """The validated Spec named `spec_name` in `spec_file`."""
+    specs = read_spec_file(spec_file)
+    if spec_name not in specs:
+        raise SpecError(f"spec '{spec_name}' not found in {spec_file} (available: {', '.join(specs)})")
+    raw = build_raw(specs[spec_name], spec_name, overrides, variables, mode)
+    return validate(raw)
+
+
+def build_raw(
+    raw: dict[str, Any],
+    spec_name: str,
+    overrides: list[str] | None = None,
+    variables: dict[str, Any] | None = None,
+    mode: str = "train",
+) -> dict[str, Any]:
+    raw = substitute(copy.deepcopy(raw), variables or {})
+    raw["name"] = spec_name
+    for text in overrides or []:
+        key, value = parse_assignment(text)
+        set_path(raw, key, value)
+    apply_mode(raw, mode)
+    return raw
+
+
+def check_file(spec_file: str | Path) -> list[str]:
+    """Validate every spec in a file; returns the names checked. Raises SpecError on the first bad one.
+
+    Specs with `${var}` placeholders are checked with each listed value of `spec_params`
+    when present (benchmark specs), else the placeholders must resolve from nothing.
+    """
+    specs = read_spec_file(spec_file)
+    for name, raw in specs.items():
+        check_env_names(validate(build_raw(raw, name)), where=name)
+    return list(specs)
+
+
+def check_env_names(spec: Spec, where: str = "") -> None:
+    """Gymnasium ids must be registered; entry points must look like module:Class."""
+    for i, env in enumerate(spec.env):
+        name = env.name
+        prefix = f"{where}: " if where else ""
+        if ":" in name:
+            module, _, cls = name.partition(":")
+            if not module or not cls.isidentifier():
+                raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a module:Class entry point")
+            continue
+        import gymnasium
+
+        if name.startswith("ALE/"):
+            try:
+                import ale_py  # noqa: F401  registers the ALE/ ids
+            except ImportError:
+                raise SpecError(f"{prefix}env[{i}].name: {show(name)} needs ale-py (pip install ale-py)") from None
+        if name not in gymnasium.envs.registry:
+            close = [k for k in gymnasium.envs.registry if k.lower().startswith(name.split("-")[0].lower())][:5]
+            hint = f" (did you mean: {', '.join(close)})" if close else ""
+            raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a registered Gymnasium id{hint}")

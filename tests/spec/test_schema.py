@@ -1,0 +1,117 @@
+"""The spec schema: defaults, and one exact one-line message per malformed spec."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from slm_lab.spec import SpecError
+from slm_lab.spec.loader import build_raw, check_env_names, validate
+from slm_lab.spec.schema import ALGORITHM_NAMES, MEMORY_NAMES, NET_TYPES
+
+GOOD = {
+    "agent": [{
+        "algorithm": {"name": "DQN"},
+        "memory": {"name": "Replay", "batch_size": 32},
+        "net": {"type": "MLPNet", "hid_layers": [32]},
+    }],
+    "env": [{"name": "CartPole-v1", "max_frame": 1000}],
+}
+
+
+def with_change(path: str, value, base=GOOD) -> dict:
+    raw = copy.deepcopy(base)
+    node = raw
+    parts = path.split(".")
+    for p in parts[:-1]:
+        node = node[int(p)] if p.isdigit() else node[p]
+    if value is DELETE:
+        del node[parts[-1]]
+    else:
+        node[int(parts[-1]) if parts[-1].isdigit() else parts[-1]] = value
+    return raw
+
+
+DELETE = object()
+
+
+def error_of(raw: dict) -> str:
+    with pytest.raises(SpecError) as info:
+        spec = validate(build_raw(raw, "s"))
+        check_env_names(spec, where="s")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_defaults_fill_a_minimal_spec():
+    spec = validate(build_raw(GOOD, "s"))
+    assert spec.meta.max_session == 4
+    assert spec.agent[0].algorithm.gamma == 0.99
+    assert spec.agent[0].net.optim_spec.name == "Adam"
+    assert spec.env[0].num_envs == 1
+    assert spec.body.product == "outer"
+
+
+MALFORMED = [
+    ("agent.0.memory.batch_size", -3, "s: agent[0].memory.batch_size: -3 is not a positive integer"),
+    ("agent.0.memory.batch_size", "big", 's: agent[0].memory.batch_size: "big" is not an integer'),
+    ("agent.0.algorithm.gamma", 1.5, "s: agent[0].algorithm.gamma: 1.5 is greater than 1.0"),
+    ("agent.0.algorithm.gamma", 0, "s: agent[0].algorithm.gamma: 0 is not greater than 0.0"),
+    ("agent.0.algorithm.name", "DQNN",
+     "s: agent[0].algorithm.name: \"DQNN\" is not a known algorithm name (valid: 'REINFORCE', 'DQN', 'DoubleDQN', 'A2C')"),
+    ("agent.0.memory.name", "Replayy",
+     "s: agent[0].memory.name: \"Replayy\" is not a known memory name (valid: 'Replay', 'OnPolicyReplay', 'OnPolicyBatchReplay')"),
+    ("agent.0.net.type", "CNN", "s: agent[0].net.type: \"CNN\" is not a known net type (valid: 'MLPNet')"),
+    ("agent.0.memory", {"name": "OnPolicyReplay"},
+     "s: agent[0]: memory OnPolicyReplay does not fit algorithm DQN (use one of: Replay)"),
+    ("agent.0.memory.batchsize", 3, "s: agent[0].memory.batchsize: unknown key (check the spelling; see docs/SPEC.md)"),
+    ("agent.0.net.hid_layers", [64, 0], "s: agent[0].net.hid_layers[1]: 0 is not a positive integer"),
+    ("agent.0.net.hid_layers_activation", "relux",
+     "s: agent[0].net.hid_layers_activation: \"relux\" is not one of: 'relu', 'tanh', 'elu', 'leaky_relu', 'selu', 'sigmoid' or 'gelu'"),
+    ("agent.0.net.optim_spec", {"lr": -0.1}, "s: agent[0].net.optim_spec.lr: -0.1 is not greater than 0.0"),
+    ("agent.0.net.optim_spec", {"name": "Adamm"},
+     "s: agent[0].net.optim_spec.name: \"Adamm\" is not one of: 'Adam', 'AdamW', 'RMSprop' or 'SGD'"),
+    ("agent.0.algorithm.explore_var_spec", {"name": "linear_decay", "start_val": 1.0},
+     "s: agent[0].algorithm.explore_var_spec: end_val is required for a linear_decay schedule"),
+    ("agent.0.algorithm.explore_var_spec", {"name": "linear_decay", "start_val": 1.0, "end_val": 0.1, "start_step": 10, "end_step": 5},
+     "s: agent[0].algorithm.explore_var_spec: end_step (5) must be greater than start_step (10)"),
+    ("agent", [], "s: agent: [] is too short (needs at least 1 item(s))"),
+    ("agent", DELETE, "s: agent: required key is missing"),
+    ("env.0.name", "CartPol-v1", 's: env[0].name: "CartPol-v1" is not a registered Gymnasium id (did you mean: CartPole-v0, CartPole-v1)'),
+    ("env.0.name", "", 's: env[0].name: "" is empty'),
+    ("env.0.name", "mypkg:", 's: env[0].name: "mypkg:" is not a module:Class entry point'),
+    ("env.0.num_envs", "x", 's: env[0].num_envs: "x" is not an integer'),
+    ("env.0.max_frame", -100, "s: env[0].max_frame: -100 is not a positive integer"),
+    ("env.0.vectorization", "threads", "s: env[0].vectorization: \"threads\" is not one of: 'sync' or 'async'"),
+    ("meta", {"max_session": 0}, "s: meta.max_session: 0 is not a positive integer"),
+    ("meta", {"seed": -1}, "s: meta.seed: -1 is less than 0"),
+    ("meta", {"tensorboard": "yes please"}, 's: meta.tensorboard: "yes please" is not true or false'),
+    ("body", {"product": "cross"}, "s: body.product: \"cross\" is not one of: 'outer', 'inner' or 'custom'"),
+    ("search", {"agent.0.algorithm.gamma__uniformm": [0.9, 0.99]},
+     "s: search: key 'agent.0.algorithm.gamma__uniformm': unknown kind 'uniformm' (valid: grid_search, choice, "
+     "uniform, quniform, loguniform, qloguniform, randint, qrandint, normal, qnormal)"),
+    ("env", [{"name": "CartPole-v1"}, {"name": "Acrobot-v1"}],
+     "s: 1 agents x 2 envs: this version runs one agent in one env (use env[0].num_envs for many bodies)"),
+]
+
+
+@pytest.mark.parametrize("path,value,expected", MALFORMED, ids=[m[2].split(":")[1].strip() + str(i) for i, m in enumerate(MALFORMED)])
+def test_malformed_spec_gives_exact_one_line_message(path, value, expected):
+    assert error_of(with_change(path, value)) == expected
+
+
+def test_a2c_rejects_two_advantage_estimators():
+    raw = with_change("agent.0", {"algorithm": {"name": "A2C", "lam": 0.9, "num_step_returns": 5}, "memory": {"name": "OnPolicyBatchReplay"}})
+    assert error_of(raw) == "s: agent[0].algorithm: set either lam (GAE) or num_step_returns (n-step), not both"
+
+
+def test_schema_names_match_the_registries():
+    from slm_lab.agent.algorithm import ALGORITHMS
+    from slm_lab.agent.memory import MEMORIES
+    from slm_lab.agent.net import NETS
+
+    assert set(ALGORITHM_NAMES) == set(ALGORITHMS)
+    assert set(MEMORY_NAMES) == set(MEMORIES)
+    assert set(NET_TYPES) == set(NETS)
