@@ -35,10 +35,11 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     from slm_lab.analysis import metrics_table
 
     console.print(metrics_table(result))
-    console.print(f"[bold]results:[/bold] {result['run_dir']}")
+    # plain echo: a path must stay on one line to be copied
+    typer.echo(f"results: {result['run_dir']}")
     report = Path(result["run_dir"]) / "report.html"
     if report.exists():
-        console.print(f"[bold]report:[/bold]  {report}")
+        typer.echo(f"report:  {report}")
 
 
 @app.command()

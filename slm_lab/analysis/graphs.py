@@ -365,7 +365,7 @@ def _short(key: str) -> str:
     return ".".join(parts[-2:]) if len(parts) > 1 else path
 
 
-def _column(df: pd.DataFrame, key: str) -> str | None:
+def column_for_key(df: pd.DataFrame, key: str) -> str | None:
     for name in (key, key.rpartition("__")[0], _short(key)):
         if name and name in df.columns:
             return name
@@ -377,7 +377,7 @@ def experiment_chart(experiment_df: pd.DataFrame, search_keys: Sequence[str], ti
     metrics = [m for m in FITNESS_METRICS if m in experiment_df.columns
                and np.isfinite(pd.to_numeric(experiment_df[m], errors="coerce").to_numpy(dtype=np.float64)).any()]
     metrics = metrics or [m for m in FITNESS_METRICS if m in experiment_df.columns][:1] or ["strength"]
-    keys = [(k, _column(experiment_df, k)) for k in search_keys]
+    keys = [(k, column_for_key(experiment_df, k)) for k in search_keys]
     keys = [(k, c) for k, c in keys if c is not None]
     if not keys:
         experiment_df = experiment_df.assign(trial=np.arange(len(experiment_df)))

@@ -49,13 +49,15 @@ MEANINGS: dict[str, str] = {
     "strength": "average margin of the eval return over a random policy, across all checkpoints (higher = better)",
     "max_strength": "best eval margin over a random policy at any checkpoint",
     "final_strength": "eval margin over a random policy at the last checkpoint",
-    "sample_efficiency": "how early (in env frames) the strength was earned: strength-weighted mean of 1/frames (higher = fewer frames)",
+    "sample_efficiency": ("how early (in env frames) the strength was earned: strength-weighted mean of 1/frames "
+                          "(higher = fewer frames)"),
     "training_efficiency": "the same per optimizer step: strength-weighted mean of 1/steps (higher = fewer updates)",
     "stability": "1 = the eval curve never fell back; lower = it lost part of what it had gained (can go below 0)",
     "consistency": "1 = all seeds learned the same curve; lower = seeds disagree (2 std across seeds / mean strength)",
     "final_return_ma": "training return averaged over the last ma_window episodes at the end of training",
     "final_return": "greedy eval return at the last checkpoint",
-    "final_return_iqm": "interquartile mean of the sessions' final eval returns (robust to one odd seed), with its 95% bootstrap CI",
+    "final_return_iqm": ("interquartile mean of the sessions' final eval returns (robust to one odd seed), "
+                         "with its 95% bootstrap CI"),
     "random_baseline": "mean return of a uniformly random policy in this env (strength 0)",
     "num_checkpoints": "evaluation checkpoints with a finished episode",
     "last_frame": "frames trained when the last checkpoint was taken",
@@ -128,7 +130,8 @@ def stability(strengths: ArrayLike) -> float:
     return float(1.0 - abs(drops) / total)
 
 
-def curve_metrics(returns: ArrayLike, frames: ArrayLike, opt_steps: ArrayLike, random_return: float) -> dict[str, float]:
+def curve_metrics(returns: ArrayLike, frames: ArrayLike, opt_steps: ArrayLike,
+                  random_return: float) -> dict[str, float]:
     """Strength, efficiencies and stability of one eval curve (checkpoints in time order)."""
     r = np.asarray(returns, dtype=np.float64)
     t = np.asarray(frames, dtype=np.float64)

@@ -13,16 +13,21 @@ import html
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from slm_lab.analysis import graphs
 from slm_lab.analysis.baseline import random_baseline
-from slm_lab.analysis.metrics import FITNESS_METRICS, MEANINGS, SESSION_METRICS, eval_curve, session_metrics, trial_metrics
+from slm_lab.analysis.metrics import (
+    FITNESS_METRICS, MEANINGS, SESSION_METRICS, eval_curve, session_metrics, trial_metrics,
+)
 from slm_lab.lib import io
 from slm_lab.lib.logger import get_logger
+
+if TYPE_CHECKING:
+    from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
 
@@ -77,7 +82,7 @@ def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _random_baseline(spec: Any) -> float:
+def _random_baseline(spec: Spec) -> float:
     try:
         return random_baseline(spec.env[0])
     except Exception as e:  # an env that cannot be made here must not lose the run's tables
@@ -97,7 +102,7 @@ def _rel(path: Path, start: Path) -> str:
 # --- session ------------------------------------------------------------------------------
 
 
-def session_end(session_dir: Path, spec: Any, final: bool = True) -> dict[str, Any]:
+def session_end(session_dir: Path, spec: Spec, final: bool = True) -> dict[str, Any]:
     """Compute the session's metrics, write `metrics.json` and the session graph; return the metrics.
 
     Called with `final=False` to refresh metrics and graph during a long run.
@@ -121,7 +126,7 @@ def session_end(session_dir: Path, spec: Any, final: bool = True) -> dict[str, A
 # --- trial --------------------------------------------------------------------------------
 
 
-def trial_end(trial_dir: Path, spec: Any, session_dirs: list[Path], failed: dict[int, str]) -> dict[str, Any]:
+def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dict[int, str]) -> dict[str, Any]:
     """Aggregate the sessions: trial_metrics.json / .csv, trial graphs, report.html; return the trial metrics.
 
     Sessions listed in `failed` (index -> error) are left out of every aggregate and
@@ -216,7 +221,7 @@ def _figure_html(png: Path, start: Path, caption: str) -> str:
     return f"<figure>{img}<figcaption>{html.escape(caption)}{link}</figcaption></figure>"
 
 
-def write_trial_report(trial_dir: Path, spec: Any, metrics: dict[str, Any], sessions: dict[int, dict[str, Any]],
+def write_trial_report(trial_dir: Path, spec: Spec, metrics: dict[str, Any], sessions: dict[int, dict[str, Any]],
                        failed: dict[int, str]) -> Path:
     """`report.html`: links to spec and tables, the metric table, and every graph of the trial."""
     trial_dir = Path(trial_dir)
@@ -274,7 +279,7 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
     df = experiment_df.copy()
     if "strength" in df.columns:
         df = df.sort_values("strength", ascending=False, na_position="last", kind="stable")
-    key_cols = [c for c in (graphs._column(df, k) for k in search_keys) if c is not None]
+    key_cols = [c for c in (graphs.column_for_key(df, k) for k in search_keys) if c is not None]
     metric_cols = [m for m in FITNESS_METRICS if m in df.columns]
     lead = [c for c in ("trial",) if c in df.columns]
     cols = [*lead, *dict.fromkeys(key_cols), *metric_cols]
@@ -293,7 +298,8 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
              "<h2>Trials</h2>", f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div>"]
     png = exp_dir / "experiment_graph.png"
     if png.exists():
-        parts += ["<h2>Fitness vs hyperparameters</h2>", _figure_html(png, exp_dir, "each metric vs each searched value, colour = strength")]
+        parts += ["<h2>Fitness vs hyperparameters</h2>",
+                  _figure_html(png, exp_dir, "each metric vs each searched value, colour = strength")]
     path = exp_dir / "report.html"
     io.write_text(path, _page(f"{title}: search report", "\n".join(parts)))
     return path

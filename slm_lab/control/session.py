@@ -80,6 +80,10 @@ class Session:
     # --- the loop -------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        import torch
+
+        # small nets: extra intra-op threads cost more in sync than they give (perf notes)
+        torch.set_num_threads(1)
         seed_everything(self.seed)
         self.dir.mkdir(parents=True, exist_ok=True)
         env_space = EnvSpace(self.spec, self.seed)

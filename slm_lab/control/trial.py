@@ -64,6 +64,9 @@ class Trial:
         io.write_json(self.dir / "spec.json", self.spec.model_dump(mode="json"))
         n = self.spec.meta.max_session
         dirs = session_dirs(self.dir, n)
+        from slm_lab.analysis import random_baseline
+
+        random_baseline(self.spec.env[0])  # measured once here, not once per parallel session
         with TrialProgress(self.spec, self.show_progress) as progress:
             if n == 1:
                 self._run_in_process(dirs[0], progress)

@@ -1,0 +1,76 @@
+"""The random-policy baseline: measured deterministically, cached, shipped values read first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from slm_lab.analysis import baseline
+from slm_lab.analysis.baseline import cache_key, random_baseline
+from slm_lab.spec.schema import EnvSpec
+
+SHIPPED_ENVS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "LunarLander-v3",
+                "LunarLanderContinuous-v3"]
+
+
+def test_measures_once_then_reads_the_cache(_isolated_cache, monkeypatch):
+    env = EnvSpec(name="CartPole-v1", max_t=50)
+    value = random_baseline(env, episodes=5)
+    assert 8.0 < value <= 50.0  # a random CartPole episode lasts ~10-40 steps, capped at max_t
+    cache_file = _isolated_cache / "random_baselines.json"
+    stored = json.loads(cache_file.read_text())
+    key = cache_key("CartPole-v1", {}, 50, episodes=5)
+    assert stored[key]["return"] == value and stored[key]["episodes"] == 5
+
+    def fail(*args, **kwargs):
+        raise AssertionError("measured again instead of reading the cache")
+
+    monkeypatch.setattr(baseline, "measure_random_baseline", fail)
+    baseline.clear_memo()  # a new process: only the file remembers
+    assert random_baseline(env, episodes=5) == value
+
+
+def test_measurement_is_deterministic():
+    a = baseline.measure_random_baseline("CartPole-v1", episodes=4, seed=3)
+    b = baseline.measure_random_baseline("CartPole-v1", episodes=4, seed=3)
+    assert a["return"] == b["return"]
+
+
+def test_kwargs_and_max_t_are_part_of_the_key():
+    assert cache_key("X-v0", {"a": 1, "b": 2}, None) == cache_key("X-v0", {"b": 2, "a": 1}, None)
+    assert cache_key("X-v0", {}, None) != cache_key("X-v0", {}, 100)
+    assert cache_key("X-v0", {"a": 1}, None) != cache_key("X-v0", {"a": 2}, None)
+
+
+@pytest.mark.parametrize("name", SHIPPED_ENVS)
+def test_shipped_values_are_read_without_measuring(name, monkeypatch):
+    monkeypatch.setattr(baseline, "measure_random_baseline", lambda *a, **k: pytest.fail("measured"))
+    value = random_baseline(EnvSpec(name=name))
+    shipped = json.loads(baseline.SHIPPED_FILE.read_text())
+    assert value == shipped[cache_key(name)]["return"]
+
+
+def test_shipped_values_are_plausible():
+    v = {n: random_baseline(n) for n in SHIPPED_ENVS}
+    assert 15 < v["CartPole-v1"] < 30
+    assert -500 <= v["Acrobot-v1"] < -450
+    assert v["MountainCar-v0"] == -200
+    assert -1600 < v["Pendulum-v1"] < -900
+    assert -300 < v["LunarLander-v3"] < -100
+    assert -300 < v["LunarLanderContinuous-v3"] < -100
+
+
+def test_entry_point_env_names_are_registered(_isolated_cache):
+    env = EnvSpec(name="gymnasium.envs.classic_control.cartpole:CartPoleEnv", max_t=30)
+    value = random_baseline(env, episodes=3)
+    assert 0 < value <= 30
+    assert any("CartPoleEnv" in k for k in json.loads((_isolated_cache / "random_baselines.json").read_text()))
+
+
+def test_cache_dir_follows_env_vars(monkeypatch, tmp_path):
+    monkeypatch.delenv(baseline.CACHE_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert baseline.cache_dir() == tmp_path / "xdg" / "slm_lab"
+    monkeypatch.setenv(baseline.CACHE_DIR_ENV, str(tmp_path / "mine"))
+    assert baseline.cache_dir() == tmp_path / "mine"

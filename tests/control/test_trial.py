@@ -1,0 +1,33 @@
+"""Trial: parallel spawned sessions, recorded seeds, a failed session does not sink the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import tiny_spec
+from slm_lab.control.trial import Trial
+from slm_lab.lib.seeding import derive_seed
+from slm_lab.spec.loader import validate
+
+
+def spec(max_session: int, **algo):
+    raw = tiny_spec(
+        {"name": "A2C", "training_frequency": 16, **algo}, {"name": "OnPolicyBatchReplay"},
+        env={"name": "CartPole-v1", "num_envs": 2, "max_frame": 1000},
+        meta={"max_session": max_session, "log_frequency": 500, "eval_frequency": 500, "eval_episodes": 2, "seed": 3},
+    )
+    raw["name"] = "trial_test"
+    return validate(raw)
+
+
+def test_parallel_trial_records_seeds_and_writes_every_session(tmp_path: Path):
+    metrics = Trial(spec(2), tmp_path, trial_index=1, show_progress=False).run()
+    saved = json.loads((tmp_path / "spec.json").read_text())
+    assert saved["meta"]["resolved"]["session_seeds"] == [derive_seed(3, 1, 0), derive_seed(3, 1, 1)]
+    assert saved["meta"]["resolved"]["trial"] == 1
+    for s in range(2):
+        assert (tmp_path / f"session_{s}" / "train.csv").is_file()
+        assert (tmp_path / f"session_{s}" / "session.log").is_file()
+    assert (tmp_path / "trial_metrics.json").is_file()
+    assert metrics["num_sessions"] == 2 and metrics["num_failed_sessions"] == 0
