@@ -102,10 +102,9 @@ class Session:
             while not env_space.done():
                 action_space = agent_space.act(state_space)
                 step_space = env_space.step(action_space)
-                frames = {e: env.clock.frame for e, env in enumerate(env_space.envs)}
-                agent_space.update(state_space, action_space, step_space, frames)
+                agent_space.update(state_space, action_space, step_space)
                 state_space = {e: s.state for e, s in step_space.items()}
-                frame = frames[0]
+                frame = self.env.clock.frame
                 if frame >= next_log:
                     self.log_row()
                     next_log += self.meta.log_frequency

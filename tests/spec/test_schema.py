@@ -60,10 +60,10 @@ MALFORMED = [
     ("agent.0.algorithm.gamma", 1.5, "s: agent[0].algorithm.gamma: 1.5 is greater than 1.0"),
     ("agent.0.algorithm.gamma", 0, "s: agent[0].algorithm.gamma: 0 is not greater than 0.0"),
     ("agent.0.algorithm.name", "DQNN",
-     "s: agent[0].algorithm.name: \"DQNN\" is not a known algorithm name (valid: 'REINFORCE', 'DQN', 'DoubleDQN', 'A2C')"),
+     "s: agent[0].algorithm.name: \"DQNN\" is not a known algorithm name (valid: " + ", ".join(f"'{n}'" for n in ALGORITHM_NAMES) + ")"),
     ("agent.0.memory.name", "Replayy",
-     "s: agent[0].memory.name: \"Replayy\" is not a known memory name (valid: 'Replay', 'OnPolicyReplay', 'OnPolicyBatchReplay')"),
-    ("agent.0.net.type", "CNN", "s: agent[0].net.type: \"CNN\" is not a known net type (valid: 'MLPNet')"),
+     "s: agent[0].memory.name: \"Replayy\" is not a known memory name (valid: " + ", ".join(f"'{n}'" for n in MEMORY_NAMES) + ")"),
+    ("agent.0.net.type", "CNN", "s: agent[0].net.type: \"CNN\" is not a known net type (valid: " + ", ".join(f"'{n}'" for n in NET_TYPES) + ")"),
     ("agent.0.memory", {"name": "OnPolicyReplay"},
      "s: agent[0]: memory OnPolicyReplay does not fit algorithm DQN (use one of: Replay)"),
     ("agent.0.memory.batchsize", 3, "s: agent[0].memory.batchsize: unknown key (check the spelling; see docs/SPEC.md)"),
@@ -92,9 +92,35 @@ MALFORMED = [
     ("search", {"agent.0.algorithm.gamma__uniformm": [0.9, 0.99]},
      "s: search: key 'agent.0.algorithm.gamma__uniformm': unknown kind 'uniformm' (valid: grid_search, choice, "
      "uniform, quniform, loguniform, qloguniform, randint, qrandint, normal, qnormal)"),
-    ("env", [{"name": "CartPole-v1"}, {"name": "Acrobot-v1"}],
-     "s: 1 agents x 2 envs: this version runs one agent in one env (use env[0].num_envs for many bodies)"),
 ]
+
+_TWO_ENVS = with_change("env", [{"name": "CartPole-v1", "num_envs": 2}, {"name": "CartPole-v1", "num_envs": 3}])
+AEB_MALFORMED = [
+    ({"product": "inner"}, "s: body.product 'inner' pairs agent i with env i, but there are 1 agents and 2 envs"),
+    ({"num": 2}, "s: body.num is 2 but env 1 gives each of its 1 agent(s) 3 bodies"),
+    ({"product": "custom"}, "s: body.product 'custom' needs body.custom, a list of [agent, env, body] triples"),
+    ({"product": "custom", "custom": [[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, 1, 1]]},
+     "s: body.custom: body 1 of env 1 is given to agents 0 and 0"),
+    ({"product": "custom", "custom": [[0, 0, 0], [0, 0, 1], [0, 1, 0]]}, "s: body.custom: bodies [1, 2] of env 1 belong to no agent"),
+    ({"product": "custom", "custom": [[1, 0, 0]]}, "s: body.custom: agent 1 does not exist (1 agents)"),
+    ({"product": "custom", "custom": [[0, 0, 5]]}, "s: body.custom: env 0 has 2 bodies, so body 5 does not exist"),
+    ({"product": "custom", "custom": [[0, 0]]}, "s: body.custom[0]: [0, 0] is too short (needs at least 3 item(s))"),
+]
+
+
+@pytest.mark.parametrize("body,expected", AEB_MALFORMED)
+def test_incompatible_aeb_products_are_rejected(body, expected):
+    assert error_of(with_change("body", body, base=_TWO_ENVS)) == expected
+
+
+def test_two_agents_split_a_vector_env_and_one_agent_spans_two_envs():
+    from slm_lab.spec.aeb_check import assign_bodies
+
+    spec = validate(build_raw(_TWO_ENVS, "s"))
+    assert assign_bodies(spec.body, 1, [2, 3]) == {(0, 0): [0, 1], (0, 1): [0, 1, 2]}
+    assert assign_bodies(spec.body, 2, [4]) == {(0, 0): [0, 1], (1, 0): [2, 3]}
+    inner = spec.body.model_copy(update={"product": "inner"})
+    assert assign_bodies(inner, 2, [2, 3]) == {(0, 0): [0, 1], (1, 1): [0, 1, 2]}
 
 
 @pytest.mark.parametrize("path,value,expected", MALFORMED, ids=[m[2].split(":")[1].strip() + str(i) for i, m in enumerate(MALFORMED)])
