@@ -15,6 +15,7 @@ import numpy as np
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
+from slm_lab.env import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
@@ -30,17 +31,6 @@ class AEB:
     a: int
     e: int
     b: int
-
-
-def make_env(env_spec, seed: int, num_envs: int | None = None):
-    """The adapter for an env name: Unity, PettingZoo or Gymnasium."""
-    try:
-        from slm_lab.env import make_env as factory
-    except ImportError:
-        from slm_lab.env.gymnasium import GymEnv
-
-        return GymEnv(env_spec, seed, num_envs)
-    return factory(env_spec, seed, num_envs)
 
 
 class EnvSpace:

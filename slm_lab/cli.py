@@ -8,9 +8,44 @@ from typing import Any, NoReturn, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="SLM Lab: spec-driven deep RL experiments.")
-
 EXIT_BAD_INPUT = 2
+
+
+class LabTyper(typer.Typer):
+    """Typer whose usage errors (unknown option or command, missing argument) are one line,
+    `error: ...`, with exit status 2, instead of click's multi-line usage box."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:  # typer (0.29, pinned) vendors its own click; older typers use the click package
+            from typer._click import exceptions as click
+        except ImportError:  # pragma: no cover
+            from click import exceptions as click  # type: ignore[no-redef]
+
+        if kwargs.get("standalone_mode") is False:  # a caller that handles click's exceptions itself
+            return super().__call__(*args, **kwargs)
+        kwargs["standalone_mode"] = False  # click raises instead of printing; the return value is the exit code
+        try:
+            return super().__call__(*args, **kwargs)
+        except click.NoArgsIsHelpError as e:  # a bare `slm-lab`: the help is the answer
+            text = e.ctx.get_help()  # typer's rich help prints itself and returns ""
+            if text:
+                typer.echo(text)
+            return e.exit_code
+        except click.UsageError as e:
+            where = f"{e.ctx.command_path}: " if e.ctx is not None else ""
+            hint = f" (see {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            message = " ".join(e.format_message().split())
+            typer.echo(f"error: {where}{message[:1].lower() + message[1:]}{hint}", err=True)
+            return EXIT_BAD_INPUT
+        except click.ClickException as e:
+            typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+            return e.exit_code
+        except typer.Abort:  # Ctrl-C at a prompt
+            typer.echo("aborted", err=True)
+            return 1
+
+
+app = LabTyper(add_completion=False, no_args_is_help=True, help="SLM Lab: spec-driven deep RL experiments.")
 
 
 def fail(message: str) -> NoReturn:
@@ -31,12 +66,30 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     console = Console(stderr=False)
     if "mean_return" in result:
         console.print(f"{spec_name} {mode}: mean return {result['mean_return']:.2f}")
+        if result.get("video"):
+            typer.echo(f"video:   {result['video']}")
+        return
+    if result.get("kind") in ("search", "benchmark"):
+        from slm_lab.control.experiment import summary_table
+
+        # a wide table: not squeezed to 80 columns when the output goes to a file or a pipe
+        Console(width=console.width if console.is_terminal else 160).print(summary_table(result))
+        typer.echo(f"results: {result['run_dir']}")
+        for label, key in (("best spec", "best_spec"), ("benchmark", "benchmark_md"), ("report", "report")):
+            if result.get(key):
+                typer.echo(f"{label + ':':<11}{result[key]}")
         return
     from slm_lab.analysis import metrics_table
 
-    console.print(metrics_table(result))
+    if "pairs" in result:  # several (agent, env) pairs: one table each
+        for label, pair_metrics in result["pairs"].items():
+            console.print(metrics_table(pair_metrics, title=f"trial metrics of {label} (agent a, env e)"))
+    else:
+        console.print(metrics_table(result))
     # plain echo: a path must stay on one line to be copied
     typer.echo(f"results: {result['run_dir']}")
+    if result.get("num_failed_sessions"):
+        typer.echo(f"failed:  {result['num_failed_sessions']} session(s), each with its reason in session_<j>/error.txt")
     report = Path(result["run_dir"]) / "report.html"
     if report.exists():
         typer.echo(f"report:  {report}")
@@ -46,10 +99,14 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
 def run(
     spec_file: Optional[str] = typer.Argument(None, help="JSON spec file (path, or relative to slm_lab/spec/)."),
     spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file."),
-    mode: str = typer.Argument("train", help="dev | train | enjoy@<session dir>"),
+    mode: str = typer.Argument("train", help="dev | train | train@<run dir | latest> (resume) | enjoy@<session dir> | search | benchmark"),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a spec value: -s meta.max_session=1"),
     var: list[str] = typer.Option([], "--var", help="Value for a ${name} placeholder: --var env=CartPole-v1"),
     jobs_file: Path = typer.Option(Path("config/experiments.json"), "--jobs", help="Job schedule used with no arguments."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="search/benchmark: join the Ray cluster at ADDRESS (default: $RAY_ADDRESS, else start Ray here)."),
+    record: bool = typer.Option(False, "--record", help="enjoy: also save a video of one greedy episode in <session dir>/video/."),
+    record_to: Optional[Path] = typer.Option(None, "--record-to", help="enjoy: the video file to write, .mp4 or .gif (implies --record)."),
 ) -> None:
     """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json."""
     from slm_lab.spec.errors import SpecError
@@ -67,13 +124,26 @@ def run(
         from slm_lab.control.run import prepare
 
         prepared = [(prepare(f, n, m, set_, variables), n, m) for f, n, m in jobs]  # validate all first
+        if record or record_to is not None:
+            from slm_lab.control.record import check_video_path
+
+            if any(parsed.kind != "enjoy" for (_, parsed), _, _ in prepared):
+                fail("--record works with mode enjoy@<session dir> only")
+            if record_to is not None:
+                check_video_path(record_to)
     except SpecError as e:
         fail(str(e))
     from slm_lab.control.run import run as run_job
 
     for (spec, parsed), name, mode_text in prepared:
         try:
-            result = run_job(spec, parsed)
+            result = run_job(spec, parsed, ray_address=ray_address)
+            if parsed.kind == "enjoy" and (record or record_to is not None):
+                from slm_lab.control.record import record_model
+                from slm_lab.control.run import find_model
+
+                video, _ = record_model(spec, find_model(parsed.target or ""), record_to)
+                result["video"] = str(video)
         except SpecError as e:
             fail(str(e))
         _print_result(name, mode_text, result)
@@ -90,6 +160,97 @@ def check(spec_files: list[str] = typer.Argument(..., help="Spec files to valida
         except SpecError as e:
             fail(str(e))
         typer.echo(f"ok: {spec_file} ({', '.join(names)})")
+
+
+env_app = typer.Typer(no_args_is_help=True, help="Install and list the Unity SLM-Env binaries.")
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("install")
+def env_install(
+    name: str = typer.Argument(..., help="3dball | gridworld | tennis"),
+    force: bool = typer.Option(False, "--force", help="Download and unpack again even if installed."),
+) -> None:
+    """Fetch slm-env-NAME from the npm registry into the lab's cache folder."""
+    from slm_lab.env.unity_install import InstallError, install
+    from slm_lab.spec.errors import SpecError
+
+    try:
+        path = install(name, force=force)
+    except SpecError as e:
+        fail(str(e))
+    except InstallError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"installed: {name} -> {path}")
+
+
+@env_app.command("list")
+def env_list() -> None:
+    """Show the Unity envs and where each is installed."""
+    from slm_lab.env.unity_install import installed
+
+    for name, path in installed().items():
+        typer.echo(f"unity:{name:<10} {path if path else 'not installed (slm-lab env install ' + name + ')'}")
+
+
+# --- lab housekeeping (control/ops.py, docs/OPERATIONS.md) ------------------------------------
+
+
+@app.command()
+def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before removing.")) -> None:
+    """Remove the data dir: every run with its logs (asks first)."""
+    from slm_lab.control.ops import OpsError, reset as reset_data
+
+    def confirm(question: str) -> bool:
+        if not sys.stdin.isatty():
+            fail("reset asks before removing anything; run it with --yes where no one can answer")
+        return typer.confirm(question, default=False)
+
+    try:
+        removed = reset_data(confirm, yes)
+    except OpsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed: {', '.join(map(str, removed))}" if removed else "nothing to remove: no data dir")
+
+
+@app.command()
+def clear(unity: bool = typer.Option(False, "--unity", help="Also remove the downloaded Unity env binaries.")) -> None:
+    """Remove caches: __pycache__ and tool caches in the project (and Unity downloads with --unity)."""
+    from slm_lab.control.ops import clear as clear_caches
+
+    removed = clear_caches(unity)
+    typer.echo(f"removed {len(removed)} cache folder(s)")
+
+
+@app.command()
+def kill() -> None:
+    """Stop the lab's running processes (runs, sessions, Ray and Unity it started), found by their pid files."""
+    from slm_lab.control.ops import kill as kill_lab
+
+    stopped = kill_lab()
+    for p in stopped:
+        typer.echo(f"stopped {p.kind} {p.pid}: {p.cmd[:100]}")
+    if not stopped:
+        typer.echo("no lab processes running")
+
+
+@app.command()
+def sync(watch: bool = typer.Option(False, "--watch", help="Copy again every sync_interval_s seconds until Ctrl-C.")) -> None:
+    """Copy the data dir into data_sync_dir from config/default.json (new and changed files)."""
+    from slm_lab.control.ops import SyncResult, sync as sync_data
+    from slm_lab.spec.errors import SpecError
+
+    def report(result: SyncResult) -> None:
+        typer.echo(f"synced: {len(result.copied)} file(s) copied, {result.skipped} unchanged")
+
+    try:
+        sync_data(watch, report)
+    except SpecError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo("sync stopped")
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -80,3 +80,16 @@ def gaussian_log_prob_entropy(
     log_prob = (-((actions - mean) ** 2) / (2 * var) - log_std - 0.5 * LOG_2PI).sum(-1)
     entropy = (0.5 + 0.5 * LOG_2PI + log_std).sum(-1).expand(mean.shape[:-1])
     return log_prob, entropy
+
+
+def tanh_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterized a = tanh(u), u ~ N(mean, std), and log pi(a) summed over action dims.
+
+    Change of variables (Haarnoja et al. 2018, appendix C): log pi(a) = log N(u) - sum log(1 - tanh(u)^2),
+    with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact and stable for large |u|.
+    """
+    noise = torch.randn_like(mean)
+    u = mean + log_std.exp() * noise
+    log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
+    log_prob = log_prob - (2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))).sum(-1)
+    return torch.tanh(u), log_prob

@@ -103,6 +103,9 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
     import gymnasium as gym
     import numpy as np
 
+    if name.split(":", 1)[0] in ("unity", "pettingzoo"):
+        return _measure_with_adapter(name, kwargs, max_t, episodes, seed)
+
     make_kwargs = dict(kwargs or {})
     if max_t is not None:
         make_kwargs["max_episode_steps"] = max_t
@@ -127,6 +130,36 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
     arr = np.asarray(returns, dtype=np.float64)
     return {"return": float(arr.mean()), "std": float(arr.std()), "episodes": episodes, "seed": seed,
             "gymnasium": gym.__version__}
+
+
+def _measure_with_adapter(name: str, kwargs: dict[str, Any] | None, max_t: int | None, episodes: int,
+                          seed: int) -> dict[str, Any]:
+    """Unity and PettingZoo envs have several bodies that end episodes on their own: step all
+    bodies with uniformly random actions until `episodes` episodes have finished."""
+    import numpy as np
+
+    from slm_lab.env import make_env
+    from slm_lab.spec.schema import EnvSpec
+
+    env = make_env(EnvSpec(name=name, kwargs=kwargs or {}, max_t=max_t), seed)
+    rng = np.random.default_rng(seed)
+    sp = env.spaces
+    returns: list[float] = []
+    try:
+        env.reset()
+        steps = 0
+        while len(returns) < episodes and steps < MAX_EPISODE_STEPS * 10:
+            if sp.is_discrete:
+                action = rng.integers(0, sp.action_dim, sp.num_bodies)
+            else:
+                action = rng.uniform(sp.action_low, sp.action_high, (sp.num_bodies, sp.action_dim)).astype(np.float32)
+            env.step(action)
+            returns += [ret for _, ret, _ in env.drain_finished()]
+            steps += 1
+    finally:
+        env.close()
+    arr = np.asarray(returns[:episodes] or [np.nan], dtype=np.float64)
+    return {"return": float(arr.mean()), "std": float(arr.std()), "episodes": int(arr.size), "seed": seed}
 
 
 def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:

@@ -247,7 +247,9 @@ def render_html(chart: Chart) -> str:
                 marker: dict[str, Any] = {"size": 8}
                 if item.c is not None:
                     c = np.asarray(item.c, dtype=np.float64)
-                    marker.update(color=[None if not np.isfinite(v) else float(v) for v in c],
+                    # plotly rejects None in a colour array: show a missing value at the scale's low end
+                    low = _nanmin(c) if np.isfinite(c).any() else 0.0
+                    marker.update(color=[float(v) if np.isfinite(v) else low for v in c],
                                   colorscale="Viridis", cmin=_nanmin(c), cmax=_nanmax(c),
                                   showscale=not colorbar_done, colorbar={"title": {"text": item.clabel}})
                     colorbar_done = True

@@ -1,4 +1,7 @@
-"""Jobs: the schedule in config/experiments.json, `{spec_file: {spec_name: mode}}`, run in order."""
+"""Jobs: the schedule in config/experiments.json, `{spec_file: {spec_name: mode}}`, run in order.
+
+A mode is any mode of `slm-lab run` (dev, train, search, benchmark, ...); every job is
+validated before the first one starts, and each prints its own summary when it ends."""
 
 from __future__ import annotations
 

@@ -15,13 +15,13 @@ from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
 
-MODES = ("dev", "train", "enjoy@<session dir>")
+MODES = ("dev", "train", "train@<run dir | latest>", "enjoy@<session dir>", "search", "benchmark")
 
 
 @dataclass(frozen=True)
 class Mode:
     kind: str  # dev | train | enjoy
-    target: str | None = None  # enjoy@<target>
+    target: str | None = None  # enjoy@<session dir>; train@<run dir> resumes
 
 
 def parse_mode(text: str) -> Mode:
@@ -30,8 +30,12 @@ def parse_mode(text: str) -> Mode:
         if not sep or not target:
             raise SpecError("mode 'enjoy' needs a session folder: enjoy@data/<run>/session_0")
         return Mode("enjoy", target)
-    if kind in ("dev", "train") and not sep:
+    if kind in ("dev", "train", "search", "benchmark") and not sep:
         return Mode(kind)
+    if kind == "train":  # resume: train@<run dir> or train@latest (control/resume.py)
+        if not target:
+            raise SpecError("mode 'train@' needs a run folder: train@data/<run> or train@latest")
+        return Mode("train", target)
     raise SpecError(f"mode '{text}' is not one of: {', '.join(MODES)}")
 
 
@@ -49,23 +53,79 @@ def find_model(target: str) -> Path:
 
 
 def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str] | None = None,
-            variables: dict[str, Any] | None = None) -> tuple[Spec, Mode]:
-    """Validate everything a run needs; raises SpecError with a one-line message."""
+            variables: dict[str, Any] | None = None) -> tuple[Spec | list[Spec], Mode]:
+    """Validate everything a run needs; raises SpecError with a one-line message.
+
+    A benchmark is prepared as the list of its trials' specs (one per spec_params value)."""
     mode = parse_mode(mode_text)
+    if mode.kind == "benchmark":
+        from slm_lab.control.benchmark import prepare_benchmark
+
+        return prepare_benchmark(spec_file, spec_name, overrides, variables), mode
+    if mode.kind == "train" and mode.target is not None:
+        spec, run_dir = prepare_resume(spec_file, spec_name, mode.target or "", overrides, variables)
+        return spec, Mode("train", str(run_dir))  # `latest` resolved once, here
     spec = load_spec(spec_file, spec_name, overrides, variables, mode=mode.kind)
     check_env_names(spec)
     if mode.kind == "enjoy":
-        find_model(mode.target or "")
+        check_model(find_model(mode.target or ""))
+    if mode.kind == "search" and not spec.search:
+        raise SpecError(f"{spec_name}: search mode needs a search block, like "
+                        "\"search\": {\"agent.0.algorithm.gamma__uniform\": [0.9, 0.999]} (docs/SEARCH.md)")
     return spec, mode
 
 
-def run(spec: Spec, mode: Mode, show_progress: bool | None = None) -> dict[str, Any]:
-    """Execute a prepared job and return its result (trial metrics, or the enjoy return)."""
+def check_model(path: Path) -> None:
+    """Load the checkpoint now (weights only) so a bad or unsafe file is refused before anything runs."""
+    from slm_lab.control.session import load_checkpoint
+
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or "nets" not in state:
+        raise SpecError(f"enjoy: {path} is not a model checkpoint of this lab")
+
+
+def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[str] | None,
+                   variables: dict[str, Any] | None) -> tuple[Spec, Path]:
+    """train@<run dir | latest>: the spec saved in the run folder (see control/resume.py)."""
+    from slm_lab.control.resume import check_resumable, load_saved_spec, resolve_run_dir
+
+    load_spec(spec_file, spec_name, None, variables, mode="train")  # the arguments must still name a valid spec
+    run_dir = resolve_run_dir(target, spec_name)
+    spec = load_saved_spec(run_dir, spec_name, overrides)
+    check_env_names(spec)
+    check_resumable(run_dir, spec)
+    return spec, run_dir
+
+
+def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
+        ray_address: str | None = None) -> dict[str, Any]:
+    """Execute a prepared job and return its result (trial metrics, the enjoy return, or the
+    summary of a search / benchmark, which run on Ray: `ray_address` joins a cluster)."""
+    if mode.kind in ("search", "benchmark"):
+        from slm_lab.control.experiment import ray_address as resolve_address
+
+        if isinstance(spec, list):
+            from slm_lab.control.benchmark import run_benchmark
+
+            return run_benchmark(spec, resolve_address(ray_address))
+        from slm_lab.control.experiment import run_experiment
+
+        return run_experiment(spec, resolve_address(ray_address))
+    assert isinstance(spec, Spec)
     if mode.kind == "enjoy":
         return {"mean_return": enjoy(spec, find_model(mode.target or ""))}
     from slm_lab.control.trial import Trial
 
     level = logging.DEBUG if mode.kind == "dev" else logging.INFO
+    if mode.kind == "train" and mode.target is not None:
+        from slm_lab.control.resume import resume_trial
+
+        trial_dir = Path(mode.target)
+        setup_logging(level, trial_dir / "log.txt")  # appends: the log tells both attempts
+        logger.info(f"resuming {spec.name} in {trial_dir}")
+        metrics = resume_trial(trial_dir, spec, show_progress)
+        metrics["run_dir"] = str(trial_dir)
+        return metrics
     trial_dir = io.new_run_dir(spec.name)
     setup_logging(level, trial_dir / "log.txt")
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.aeb import AgentSpace, EnvSpace
 from slm_lab.agent.algorithm import Algorithm
+from slm_lab.control.resume import mark_session_done, restore_session, save_session_checkpoint
+from slm_lab.control.recorder import COLUMNS, PairRecorder, evaluate_env
+from slm_lab.env import make_env
 from slm_lab.env.gymnasium import GymEnv
 from slm_lab.lib import io
 from slm_lab.lib.logger import get_logger
 from slm_lab.lib.seeding import derive_seed, seed_everything
+from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
 
-COLUMNS = ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr"]
 GRAPH_REFRESH_S = 300.0  # long runs refresh graphs at most this often, never per step
 
 ProgressFn = Callable[[int, dict[str, Any]], None]
@@ -32,52 +34,113 @@ class SessionDiverged(RuntimeError):
     """A loss or a parameter became NaN or inf."""
 
 
+DIVERGED_HINT = "look for NaN/inf in the env's rewards or observations, or lower the learning rate"
+
+
 def evaluate(agent: Algorithm, env: GymEnv) -> float:
     """Mean return of one greedy episode in each body of the eval env."""
-    state = env.reset()
-    returns = np.zeros(env.num_bodies)
-    running = np.ones(env.num_bodies, dtype=bool)
-    while running.any():
-        result = env.step(agent.act_greedy(state))
-        returns += np.where(running, result.reward, 0.0)
-        running &= ~(result.terminated | result.truncated)
-        state = result.state
-    env.drain_finished()
-    return float(returns.mean())
+    return float(evaluate_env(env, [(agent, list(range(env.num_bodies)))]).mean())
 
 
-def save_checkpoint(agent: Algorithm, path: Path) -> None:
+def save_checkpoint(agent: Algorithm, path: Path, env: GymEnv | None = None) -> None:
+    """The agent's state dict, plus the env's normalization statistics under "env_norm" when
+    it normalizes (a saved policy only makes sense on observations scaled the same way)."""
     import torch
 
-    io.atomic_write(path, lambda f: torch.save(agent.state_dict(), f), binary=True)
+    state = agent.state_dict()
+    if env is not None and (norm := env.norm_state_dict()):
+        state["env_norm"] = norm
+    io.atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Only tensors and plain containers: never unpickles arbitrary objects."""
+    """Only tensors and plain containers: never unpickles arbitrary objects.
+
+    A file that holds anything else (possibly code a pickle would run) or is not a
+    checkpoint at all is refused with a one-line SpecError.
+    """
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:  # torch refused to import a function or class the pickle names
+            raise SpecError(f"{path}: refused: it would load {found.group(1)}, not only tensors and plain data; "
+                            "a lab checkpoint never does (loading it could run code)") from None
+        raise SpecError(f"{path}: not a readable checkpoint (weights-only load failed)") from None
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # truncated, not a torch file, ...: never a traceback for a bad file
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SpecError(f"{path}: not a readable checkpoint ({detail[:120]})") from None
+
+
+def _first_pair(name: str) -> property:
+    """An attribute of the first pair's recorder, seen as an attribute of the session."""
+    return property(lambda self: getattr(self.recorders[0], name), lambda self, value: setattr(self.recorders[0], name, value))
 
 
 class Session:
-    """One seed, one run: trains, evaluates every `eval_frequency` frames, writes the session folder."""
+    """One seed, one run: trains, evaluates every `eval_frequency` frames, writes the session folder.
 
-    def __init__(self, spec: Spec, session_dir: Path, trial: int = 0, session: int = 0, progress: ProgressFn | None = None) -> None:
+    One agent in one env writes its tables into the session folder; several (agent, env)
+    pairs each write into `a{a}_e{e}/` inside it (recorder.py).
+    """
+
+    def __init__(self, spec: Spec, session_dir: Path, trial: int = 0, session: int = 0, progress: ProgressFn | None = None,
+                 resume: bool = False) -> None:
         self.spec = spec
+        self.resume = resume  # continue from session_dir/model/checkpoint.pt (control/resume.py)
         self.dir = Path(session_dir)
         self.index = session
         self.seed = derive_seed(spec.meta.seed, trial, session)
         self.progress = progress
         self.meta = spec.meta
-        self.train_rows: list[dict[str, float]] = []
-        self.eval_rows: list[dict[str, float]] = []
-        self.returns_window: deque[float] = deque(maxlen=self.meta.ma_window)
-        self.eval_window: deque[float] = deque(maxlen=self.meta.ma_window)
-        self.pending_returns: list[float] = []
-        self.best_eval = -math.inf
+        self.recorders: list[PairRecorder] = []
+        self.best_evals: list[float] = [-math.inf] * len(spec.agent)
         self.tb = None
 
+    # the first pair's records under the names resume.py restores (resume needs a single pair)
+    train_rows = _first_pair("train_rows")
+    eval_rows = _first_pair("eval_rows")
+    returns_window = _first_pair("returns_window")
+    eval_window = _first_pair("eval_window")
+    last_row_frame = _first_pair("last_row_frame")
+
+    @property
+    def best_eval(self) -> float:
+        return self.best_evals[0]
+
+    @best_eval.setter
+    def best_eval(self, value: float) -> None:
+        self.best_evals[0] = value
+
     # --- the loop -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.env_space = EnvSpace(self.spec, self.seed)
+        self.agent_space = AgentSpace(self.spec, self.env_space, self.seed)
+        self.env, self.agent = self.env_space.envs[0], self.agent_space.agents[0]
+        pairs = self.agent_space.pairs
+        self.multi = len(pairs) > 1
+        for a, e in pairs:
+            folder = self.dir / f"a{a}_e{e}" if self.multi else self.dir
+            self.recorders.append(PairRecorder(a, e, self.agent_space.assignment[(a, e)], self.env_space.envs[e],
+                                               self.agent_space.agents[a], folder, self.meta.ma_window))
+        # one eval env per env; it plays whole games with raw rewards and the training env's frozen obs statistics.
+        # An env with one agent gets eval_episodes bodies; a multi-agent env keeps its bodies and their owners.
+        self.eval_envs, self.eval_actors = [], []
+        for e, env in enumerate(self.env_space.envs):
+            owners = [(a, self.agent_space.assignment[(a, pe)]) for a, pe in pairs if pe == e]
+            solo = len(owners) == 1
+            eval_env = make_env(self.spec.env[e], self.seed + 1_000_003 + 1000 * e,
+                                num_envs=self.meta.eval_episodes if solo else None, train_env=env)
+            self.eval_envs.append(eval_env)
+            self.eval_actors.append([(self.agent_space.agents[a], list(range(eval_env.num_bodies)) if solo else bodies)
+                                     for a, bodies in owners])
 
     def run(self) -> dict[str, Any]:
         import torch
@@ -86,18 +149,25 @@ class Session:
         torch.set_num_threads(1)
         seed_everything(self.seed)
         self.dir.mkdir(parents=True, exist_ok=True)
-        env_space = EnvSpace(self.spec, self.seed)
-        agent_space = AgentSpace(self.spec, env_space, self.seed)
-        self.env, self.agent = env_space.envs[0], agent_space.agents[0]
-        self.eval_env = GymEnv(self.spec.env[0], self.seed + 1_000_003, num_envs=self.meta.eval_episodes)
-        if self.meta.tensorboard:
-            from slm_lab.analysis.tensorboard import ScalarLogger
-
-            self.tb = ScalarLogger(self.dir / "tensorboard")
-        next_log, next_eval = self.meta.log_frequency, self.meta.eval_frequency
-        self.last_row_t, self.last_row_frame, self.last_graph_t = time.perf_counter(), 0, time.perf_counter()
-        logger.info(f"session {self.index} starts: seed {self.seed}, {self.env.num_bodies} bodies, {self.env.clock.max_frame} frames")
+        self.eval_envs = []
         try:
+            self._build()
+            if self.meta.tensorboard:
+                from slm_lab.analysis.tensorboard import ScalarLogger
+
+                self.tb = ScalarLogger(self.dir / "tensorboard")
+            self.next_log, self.next_eval = self.meta.log_frequency, self.meta.eval_frequency
+            ckpt_frequency = self.meta.checkpoint_frequency or self.meta.eval_frequency
+            self.next_ckpt = ckpt_frequency
+            self.last_graph_t = time.perf_counter()
+            if self.resume:
+                if self.multi:
+                    raise SpecError(f"{self.spec.name}: resuming a session with several (agent, env) pairs is not supported yet")
+                restore_session(self, COLUMNS)
+            logger.info(f"session {self.index} starts: seed {self.seed}, "
+                        f"{', '.join(f'{env.spec.name} x{env.num_bodies}' for env in self.env_space.envs)} bodies, "
+                        f"{self.env.clock.max_frame} frames")
+            env_space, agent_space = self.env_space, self.agent_space
             state_space = env_space.reset()
             while not env_space.done():
                 action_space = agent_space.act(state_space)
@@ -105,51 +175,53 @@ class Session:
                 agent_space.update(state_space, action_space, step_space)
                 state_space = {e: s.state for e, s in step_space.items()}
                 frame = self.env.clock.frame
-                if frame >= next_log:
+                if frame >= self.next_log:
                     self.log_row()
-                    next_log += self.meta.log_frequency
-                if frame >= next_eval:
+                    self.next_log += self.meta.log_frequency
+                if frame >= self.next_eval:
                     self.eval_row()
-                    next_eval += self.meta.eval_frequency
+                    self.next_eval += self.meta.eval_frequency
+                if frame >= self.next_ckpt:  # after the rows of this frame: a resume keeps them
+                    self.next_ckpt += ckpt_frequency
+                    self.save_resume_checkpoint()
             if not self.train_rows or self.train_rows[-1]["frame"] != self.env.clock.frame:
                 self.log_row()
             if not self.eval_rows or self.eval_rows[-1]["frame"] != self.env.clock.frame:
                 self.eval_row()
+            self.save_resume_checkpoint()  # the final state: a larger max_frame can go on from it
+        except Exception as e:
+            # NaN weights often fail elsewhere first (e.g. sampling from NaN logits): name the cause
+            broken = self._nonfinite_net()
+            if broken is not None and not isinstance(e, SessionDiverged):
+                raise SessionDiverged(f"diverged at frame {self.env.clock.frame}: a parameter of {broken} became "
+                                      f"NaN or inf ({DIVERGED_HINT})") from e
+            raise
         finally:
-            env_space.close()
-            self.eval_env.close()
+            if hasattr(self, "env_space"):
+                self.env_space.close()
+            for env in self.eval_envs:
+                env.close()
             if self.tb is not None:
                 self.tb.close()
         return self.finish()
 
     # --- records --------------------------------------------------------------------------
 
-    def _common(self) -> dict[str, float]:
-        clock = self.env.clock
-        now = time.perf_counter()
-        fps = (clock.frame - self.last_row_frame) / max(now - self.last_row_t, 1e-9)
-        self.last_row_t, self.last_row_frame = now, clock.frame
-        return {"frame": clock.frame, "opt_step": self.agent.opt_step, "episode": clock.episode, "wall_t": round(clock.wall_t, 3), "fps": round(fps, 1)}
-
     def log_row(self) -> None:
-        new = [ret for _, ret, _ in self.env.drain_finished()]
-        self.returns_window.extend(new)
-        stats = self.agent.drain_stats()
+        finished = {e: env.drain_finished() for e, env in enumerate(self.env_space.envs)}
+        stats = [agent.drain_stats() for agent in self.agent_space.agents]
         self._check_finite(stats)
-        row = self._common()
-        row.update({
-            "return": float(np.mean(new)) if new else (self.train_rows[-1]["return"] if self.train_rows else math.nan),
-            "return_ma": float(np.mean(self.returns_window)) if self.returns_window else math.nan,
-            **stats,
-        })
-        self.train_rows.append(row)
-        io.write_csv(self.dir / "train.csv", pd.DataFrame(self.train_rows, columns=COLUMNS))
-        logger.info(
-            f"session {self.index} frame {row['frame']} episode {row['episode']} return_ma {row['return_ma']:.2f} "
-            f"loss {row['loss']:.4g} fps {row['fps']:.0f}"
-        )
-        if self.tb is not None:
-            self.tb.log({f"train/{k}": row[k] for k in ("return", "return_ma", "loss", "entropy", "explore_var", "lr", "fps")}, row["frame"])
+        for rec in self.recorders:
+            row = rec.train_row(finished[rec.e], stats[rec.a], per_body=self.multi or rec.env.num_bodies > 1)
+            tag = f"{rec.label}/" if self.multi else ""
+            logger.info(
+                f"session {self.index} {tag}frame {row['frame']} episode {row['episode']} return_ma {row['return_ma']:.2f} "
+                f"loss {row['loss']:.4g} fps {row['fps']:.0f}"
+            )
+            if self.tb is not None:
+                self.tb.log({f"{tag}train/{k}": row[k] for k in ("return", "return_ma", "loss", "entropy", "explore_var", "lr", "fps")},
+                            row["frame"])
+        row = self.recorders[0].train_rows[-1]
         if self.progress is not None:
             self.progress(self.index, {"frame": row["frame"], "max_frame": self.env.clock.max_frame, "return_ma": row["return_ma"], "fps": row["fps"]})
         if time.perf_counter() - self.last_graph_t > GRAPH_REFRESH_S:
@@ -157,53 +229,89 @@ class Session:
             self._analyze(final=False)
 
     def eval_row(self) -> None:
-        ret = evaluate(self.agent, self.eval_env)
-        self.eval_window.extend([ret] * self.meta.eval_episodes)
-        row = self._common()
-        last = self.train_rows[-1] if self.train_rows else {}
-        row.update({
-            "return": ret,
-            "return_ma": float(np.mean(self.eval_window)),
-            **{k: last.get(k, math.nan) for k in ("loss", "entropy", "explore_var", "lr")},
-        })
-        self.eval_rows.append(row)
-        io.write_csv(self.dir / "eval.csv", pd.DataFrame(self.eval_rows, columns=COLUMNS))
-        if self.tb is not None:
-            self.tb.log({"eval/return": ret, "eval/return_ma": row["return_ma"]}, row["frame"])
-        save_checkpoint(self.agent, self.dir / "model" / "latest.pt")
-        if ret >= self.best_eval:
-            self.best_eval = ret
-            save_checkpoint(self.agent, self.dir / "model" / "best.pt")
-        logger.info(f"session {self.index} eval at frame {row['frame']}: return {ret:.2f}")
+        agent_returns: dict[int, list[float]] = {}
+        for e, eval_env in enumerate(self.eval_envs):
+            body_returns = evaluate_env(eval_env, self.eval_actors[e])
+            for (agent, bodies), rec in zip(self.eval_actors[e], [r for r in self.recorders if r.e == e]):
+                ret = float(body_returns[bodies].mean())
+                row = rec.eval_row(ret, len(bodies))
+                agent_returns.setdefault(rec.a, []).append(ret)
+                tag = f"{rec.label}/" if self.multi else ""
+                if self.tb is not None:
+                    self.tb.log({f"{tag}eval/return": ret, f"{tag}eval/return_ma": row["return_ma"]}, row["frame"])
+                logger.info(f"session {self.index} {tag}eval at frame {row['frame']}: return {ret:.2f}")
+        for a, agent in enumerate(self.agent_space.agents):
+            prefix = "" if a == 0 else f"agent{a}_"
+            save_checkpoint(agent, self.dir / "model" / f"{prefix}latest.pt", self.env if a == 0 else None)
+            ret = float(np.mean(agent_returns.get(a, [-math.inf])))
+            if ret >= self.best_evals[a]:
+                self.best_evals[a] = ret
+                save_checkpoint(agent, self.dir / "model" / f"{prefix}best.pt", self.env if a == 0 else None)
 
-    def _check_finite(self, stats: dict[str, float]) -> None:
+    def _nonfinite_net(self) -> str | None:
+        """The name of the first net (of any agent) with a NaN or inf parameter, else None."""
+        agents = self.agent_space.agents if hasattr(self, "agent_space") else []
+        for agent in agents:
+            for name, net in agent.nets.items():
+                if not all(bool(p.detach().isfinite().all()) for p in net.parameters()):
+                    return name
+        return None
+
+    def save_resume_checkpoint(self) -> None:
+        broken = self._nonfinite_net()  # never checkpoint a diverged state to resume from
+        if broken is not None:
+            raise SessionDiverged(f"diverged at frame {self.env.clock.frame}: a parameter of {broken} became NaN or inf ({DIVERGED_HINT})")
+        save_session_checkpoint(self)
+
+    def _check_finite(self, stats: list[dict[str, float]]) -> None:
         # a non-finite mean loss after training steps happened means a NaN/inf loss, not "no training yet"
-        trained = self.agent.opt_step > (int(self.train_rows[-1]["opt_step"]) if self.train_rows else 0)
-        if trained and not math.isfinite(stats["loss"]):
-            raise SessionDiverged(f"loss became {stats['loss']} at frame {self.env.clock.frame}")
-        for name, net in self.agent.nets.items():
-            if not all(bool(p.detach().isfinite().all()) for p in net.parameters()):
-                raise SessionDiverged(f"a parameter of {name} became NaN or inf at frame {self.env.clock.frame}")
+        for rec in self.recorders:
+            last_opt = int(rec.train_rows[-1]["opt_step"]) if rec.train_rows else 0
+            loss = stats[rec.a]["loss"]
+            if rec.agent.opt_step > last_opt and not math.isfinite(loss):
+                raise SessionDiverged(f"diverged at frame {self.env.clock.frame}: the loss became {loss} ({DIVERGED_HINT})")
+        broken = self._nonfinite_net()
+        if broken is not None:
+            raise SessionDiverged(f"diverged at frame {self.env.clock.frame}: a parameter of {broken} became NaN or inf ({DIVERGED_HINT})")
 
     def _analyze(self, final: bool) -> dict[str, Any]:
         from slm_lab.analysis import session_end
 
-        return session_end(self.dir, self.spec, final=final)
+        results = [session_end(rec.dir, pair_spec(self.spec, rec.a, rec.e) if self.multi else self.spec, final=final)
+                   for rec in self.recorders]
+        return results[0]
 
     def finish(self) -> dict[str, Any]:
         metrics = self._analyze(final=True)
+        mark_session_done(self.dir, self.env.clock.frame)  # last: the session is finished
         logger.info(f"session {self.index} done: final_return_ma {metrics.get('final_return_ma', math.nan):.2f}")
         return metrics
 
 
-def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session: int, queue: Any = None, log_level: int = logging.INFO, log_to_stderr: bool = True) -> dict[str, Any]:
+def pair_spec(spec: Spec, a: int, e: int) -> Spec:
+    """The spec as seen by one (agent, env) pair, for per-pair metrics (random baseline of env e)."""
+    return spec.model_copy(update={"name": f"{spec.name} a{a} e{e}", "agent": [spec.agent[a]], "env": [spec.env[e]]})
+
+
+def pair_labels(spec: Spec) -> list[tuple[int, int]]:
+    """The (agent, env) pairs that record separately; [] when the spec has a single pair."""
+    from slm_lab.spec.aeb_check import pairs
+
+    found = pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom)
+    return found if len(found) > 1 else []
+
+
+def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session: int, queue: Any = None, log_level: int = logging.INFO, log_to_stderr: bool = True, resume: bool = False) -> dict[str, Any]:
     """Entry point of a spawned session process: one torch thread, its own log file."""
     import torch
 
+    from slm_lab.lib import pids
     from slm_lab.lib.logger import setup_logging
 
+    pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
     torch.set_num_threads(1)
     setup_logging(log_level, Path(session_dir) / "session.log", stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
     progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None
-    return Session(spec, Path(session_dir), trial, session, progress).run()
+    with pids.registered("session", run_dir=Path(session_dir).parent):
+        return Session(spec, Path(session_dir), trial, session, progress, resume).run()

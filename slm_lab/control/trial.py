@@ -14,12 +14,14 @@ import queue as queue_mod
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
+from slm_lab.control import resume
 from slm_lab.control.progress import TrialProgress
-from slm_lab.control.session import Session, SessionDiverged, run_session
-from slm_lab.lib import io
+from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.lib import io, pids
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.schema import Spec
@@ -43,17 +45,33 @@ def session_dirs(trial_dir: Path, n: int) -> list[Path]:
 
 def _record_failure(session_dir: Path, index: int, exc: BaseException | str) -> str:
     message = str(exc) if isinstance(exc, (SessionDiverged, str)) else f"{type(exc).__name__}: {exc}"
-    detail = message if isinstance(exc, str) else "".join(traceback.format_exception(exc))
+    # line 1: the reason in one line (what the trial metrics and a resume report); then the details
+    detail = message if isinstance(exc, str) else f"{message}\n\n" + "".join(traceback.format_exception(exc))
     io.write_text(session_dir / "error.txt", detail + "\n")
     logger.error(f"session {index} failed: {message}")
     return message
 
 
+class _Tee:
+    """Session progress to the progress bar and to the trial's `on_progress` listener."""
+
+    def __init__(self, bar: TrialProgress, listener: ProgressFn) -> None:
+        self.bar, self.listener = bar, listener
+
+    def update(self, session: int, info: dict[str, Any]) -> None:
+        self.bar.update(session, info)
+        self.listener(session, info)
+
+
 class Trial:
     """Runs the sessions of one spec and writes the trial folder."""
 
-    def __init__(self, spec: Spec, trial_dir: Path, trial_index: int = 0, show_progress: bool | None = None) -> None:
+    def __init__(self, spec: Spec, trial_dir: Path, trial_index: int = 0, show_progress: bool | None = None,
+                 resume: bool = False, on_progress: ProgressFn | None = None) -> None:
         self.spec = resolve_seeds(spec, trial_index)
+        # also told every session's progress (frame, return_ma): a search reports it to Ray Tune
+        self.on_progress = on_progress
+        self.resume = resume  # keep finished sessions, continue the others (control/resume.py)
         self.dir = Path(trial_dir)
         self.index = trial_index
         self.show_progress = sys.stderr.isatty() if show_progress is None else show_progress
@@ -61,41 +79,76 @@ class Trial:
 
     def run(self) -> dict[str, Any]:
         self.dir.mkdir(parents=True, exist_ok=True)
+        # one writer per run folder (the OS drops the lock if this process dies); a pid file for `slm-lab kill`
+        with pids.run_lock(self.dir), pids.registered("trial", self.dir):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         io.write_json(self.dir / "spec.json", self.spec.model_dump(mode="json"))
         n = self.spec.meta.max_session
         dirs = session_dirs(self.dir, n)
+        todo = self._sessions_to_run(dirs)
         from slm_lab.analysis import random_baseline
 
-        random_baseline(self.spec.env[0])  # measured once here, not once per parallel session
-        with TrialProgress(self.spec, self.show_progress) as progress:
-            if n == 1:
+        for env_spec in self.spec.env:  # measured once here, not once per parallel session
+            random_baseline(env_spec)
+        with TrialProgress(self.spec, self.show_progress) as bar:
+            progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
+            if n == 1 and todo:
                 self._run_in_process(dirs[0], progress)
-            else:
-                self._run_parallel(dirs, progress)
+            elif todo:
+                self._run_parallel(dirs, progress, todo)
         from slm_lab.analysis import trial_end
 
-        metrics = trial_end(self.dir, self.spec, dirs, self.failed)
+        labels = pair_labels(self.spec)
+        if not labels:
+            metrics = trial_end(self.dir, self.spec, dirs, self.failed)
+        else:  # one aggregate per (agent, env) pair, in a folder of the same name
+            pairs = {f"a{a}_e{e}": trial_end(self.dir / f"a{a}_e{e}", pair_spec(self.spec, a, e), [d / f"a{a}_e{e}" for d in dirs], self.failed)
+                     for a, e in labels}
+            metrics = {**next(iter(pairs.values())), "pairs": pairs}
+            io.write_json(self.dir / "trial_metrics.json", {"pairs": pairs, "failed": self.failed})
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
         return metrics
+
+    def _sessions_to_run(self, dirs: list[Path]) -> list[int]:
+        """All sessions; on resume those not finished, with failed ones recorded as failed."""
+        if not self.resume:
+            return list(range(len(dirs)))
+        resume.remove_temp_files(self.dir)
+        todo = []
+        for s, d in enumerate(dirs):
+            status = resume.session_status(d, self.spec.env[0].max_frame)
+            if status == "failed":
+                self.failed[s] = resume.failure_message(d)
+                logger.info(f"session {s} failed before ({self.failed[s]}); delete {d / resume.ERROR_FILE} to retry it")
+            elif status == "todo":
+                todo.append(s)
+        logger.info(f"resuming trial {self.index} in {self.dir}: sessions to run {todo}")
+        return todo
 
     def _run_in_process(self, session_dir: Path, progress: TrialProgress) -> None:
         with log_to_file(session_dir / "session.log"):
             try:
-                Session(self.spec, session_dir, self.index, 0, progress.update).run()
+                Session(self.spec, session_dir, self.index, 0, progress.update, self.resume).run()
             except Exception as e:  # recorded in the session folder; the trial still reports
                 self.failed[0] = _record_failure(session_dir, 0, e)
 
-    def _run_parallel(self, dirs: list[Path], progress: TrialProgress) -> None:
+    def _run_parallel(self, dirs: list[Path], progress: TrialProgress, todo: list[int] | None = None) -> None:
         ctx = mp.get_context("spawn")
         workers = max(1, min(len(dirs), os.cpu_count() or 1))
         spec_dict = self.spec.model_dump(mode="json")
         level = logging.getLogger("slm_lab").getEffectiveLevel()
-        with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
+        manager = SyncManager(ctx=ctx)
+        manager.start(pids.exit_with_parent)
+        with manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             updates = manager.Queue()
             futures = {
-                pool.submit(run_session, spec_dict, str(d), self.index, s, updates, level, not self.show_progress): s
-                for s, d in enumerate(dirs)
+                pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
+                for s in (range(len(dirs)) if todo is None else todo)
             }
+            children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
                 pending = set(futures)
                 while pending:
@@ -110,6 +163,9 @@ class Trial:
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+            finally:
+                for pid in children:
+                    pids.unregister(pid)
 
     @staticmethod
     def _drain(updates: Any, progress: TrialProgress, timeout: float) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from slm_lab.env import wrappers
 from slm_lab.env.clock import Clock
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
@@ -21,7 +22,8 @@ from slm_lab.spec.schema import EnvSpec
 class BodySpaces:
     """What an agent must know of its bodies in one env to build its nets."""
 
-    obs_dim: int
+    # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one
+    obs_dim: int | tuple[int, ...]
     action_dim: int  # number of discrete actions, or size of a continuous action
     is_discrete: bool
     num_bodies: int
@@ -55,18 +57,22 @@ def _env_id(name: str) -> str:
     return name
 
 
-def make_vector_env(spec: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
-    kwargs = dict(spec.kwargs)
+def make_vector_env(spec: EnvSpec, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:
+    """The vector env with the spec's processing (env/wrappers.py); `evaluation` leaves out
+    what only training wants (reward clipping / normalization, episodic life)."""
+    kwargs = wrappers.make_kwargs(spec)
     if spec.max_t is not None:
         kwargs["max_episode_steps"] = spec.max_t
     try:
-        return gym.make_vec(
+        venv = gym.make_vec(
             _env_id(spec.name),
             num_envs=num_envs,
             vectorization_mode=spec.vectorization,
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            wrappers=wrappers.sub_env_wrappers(spec, evaluation),
             **kwargs,
         )
+        return wrappers.wrap_vector_env(venv, spec, evaluation)
     except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SpecError(f"env '{spec.name}' could not be made: {first_line}") from None
@@ -75,21 +81,36 @@ def make_vector_env(spec: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
 class GymEnv:
     """A Gymnasium vector env with per-body episode returns and its own clock."""
 
-    def __init__(self, spec: EnvSpec, seed: int, num_envs: int | None = None) -> None:
+    def __init__(
+        self, spec: EnvSpec, seed: int, num_envs: int | None = None, evaluation: bool = False, train_env: GymEnv | None = None
+    ) -> None:
+        """`evaluation`: raw rewards, whole games, frozen observation statistics, shared with
+        `train_env` when given (else load them with `load_norm_state_dict`)."""
         self.spec = spec
         self.num_bodies = num_envs or spec.num_envs
-        self.venv = make_vector_env(spec, self.num_bodies)
+        self.venv = make_vector_env(spec, self.num_bodies, evaluation or train_env is not None)
+        if train_env is not None:
+            train_norm = wrappers.find_wrapper(train_env.venv, wrappers.NormalizeObservation)
+            eval_norm = wrappers.find_wrapper(self.venv, wrappers.NormalizeObservation)
+            if train_norm is not None and eval_norm is not None:
+                eval_norm.obs_rms = train_norm.obs_rms  # same object: always the latest training stats
         self.seed = seed
         self.clock = Clock(spec.max_frame)
         obs_space = self.venv.single_observation_space
         act_space = self.venv.single_action_space
-        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-            raise SpecError(f"env '{spec.name}': observation space {obs_space} is not a flat Box (MLPNet needs a vector)")
+        if not isinstance(obs_space, gym.spaces.Box) or not 1 <= len(obs_space.shape) <= 3:
+            raise SpecError(
+                f"env '{spec.name}': observation space {obs_space} is not a Box of vectors, stacked vectors or images"
+            )
+        shape = tuple(int(d) for d in obs_space.shape)
+        obs_dim = shape[0] if len(shape) == 1 else shape
+        # images stay uint8 until the net (4x less memory in replay); vectors become float32
+        self.obs_dtype = np.uint8 if obs_space.dtype == np.uint8 and len(shape) == 3 else np.float32
         if isinstance(act_space, gym.spaces.Discrete):
-            self.spaces = BodySpaces(int(obs_space.shape[0]), int(act_space.n), True, self.num_bodies)
+            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies)
         elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
             self.spaces = BodySpaces(
-                int(obs_space.shape[0]), int(act_space.shape[0]), False, self.num_bodies,
+                obs_dim, int(act_space.shape[0]), False, self.num_bodies,
                 act_space.low.astype(np.float32), act_space.high.astype(np.float32),
             )
         else:
@@ -104,17 +125,19 @@ class GymEnv:
         self.venv.action_space.seed(self.seed)
         self.body_returns[:] = 0.0
         self.body_lengths[:] = 0
-        return obs.astype(np.float32, copy=False)
+        return obs.astype(self.obs_dtype, copy=False)
 
     def step(self, action: np.ndarray) -> StepResult:
         if not self.spaces.is_discrete:
             action = np.clip(action, self.spaces.action_low, self.spaces.action_high)
         obs, reward, terminated, truncated, info = self.venv.step(action)
-        obs = obs.astype(np.float32, copy=False)
+        obs = obs.astype(self.obs_dtype, copy=False)
+        # returns are the game's own; the agent learns from the clipped / normalized reward
+        raw_reward = info.get("raw_reward", reward)
         reward = np.asarray(reward, dtype=np.float32)
         done = terminated | truncated
         next_state = obs
-        self.body_returns += reward
+        self.body_returns += raw_reward
         self.body_lengths += 1
         n_done = int(done.sum())
         if n_done:
@@ -125,7 +148,16 @@ class GymEnv:
             self.body_returns[done] = 0.0
             self.body_lengths[done] = 0
         self.clock.tick(self.num_bodies, n_done)
+        if "life_loss" in info:  # episodic life: the agent's episode ends with a life, the game goes on
+            terminated = terminated | (info["life_loss"] & info["_life_loss"])
         return StepResult(obs, next_state, reward, terminated, truncated)
+
+    def norm_state_dict(self) -> dict:
+        """Observation / reward normalization statistics (empty without normalization)."""
+        return wrappers.norm_state_dict(self.venv)
+
+    def load_norm_state_dict(self, state: dict) -> None:
+        wrappers.load_norm_state_dict(self.venv, state)
 
     def drain_finished(self) -> list[tuple[int, float, int]]:
         out, self.finished = self.finished, []

@@ -7,6 +7,7 @@ overrides -> mode adjustments -> schema validation. Every failure is a one-line 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from pathlib import Path
@@ -143,9 +144,37 @@ def apply_mode(raw: dict[str, Any], mode: str) -> None:
 
 def validate(raw: dict[str, Any]) -> Spec:
     try:
-        return Spec.model_validate(raw)
+        spec = Spec.model_validate(raw)
     except ValidationError as e:
         raise SpecError(f"{raw.get('name', 'spec')}: {format_validation_error(e)}") from None
+    if spec.search:
+        _check_search(raw, spec)
+    return spec
+
+
+def _check_search(raw: dict[str, Any], spec: Spec) -> None:
+    """Searched paths must exist and every value a search can draw must make a valid spec."""
+    from slm_lab.spec.search import check_search
+
+    try:
+        check_search(raw, spec.model_dump(mode="json"), optuna=spec.meta.search == "optuna", validate=validate)
+    except SpecError as e:
+        raise SpecError(f"{raw.get('name', 'spec')}: {e}") from None
+
+
+def spec_param_variants(raw: dict[str, Any], where: str = "spec") -> list[dict[str, Any]]:
+    """The `${var}` values of each benchmark trial: every combination of the `spec_params`
+    lists, in file order; `[{}]` for a spec without spec_params."""
+    params = raw.get("spec_params") or {}
+    if not isinstance(params, dict):
+        raise SpecError(f"{where}: spec_params: {show(params)} is not an object of lists, like {{\"env\": [\"CartPole-v1\"]}}")
+    for key, values in params.items():
+        if not PLACEHOLDER.fullmatch(f"${{{key}}}"):
+            raise SpecError(f"{where}: spec_params: '{key}' is not a placeholder name (letters, digits, _)")
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"{where}: spec_params.{key}: {show(values)} is not a non-empty list of values")
+    keys = list(params)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(params[k] for k in keys))]
 
 
 def load_spec(
@@ -187,8 +216,18 @@ def check_file(spec_file: str | Path) -> list[str]:
     """
     specs = read_spec_file(spec_file)
     for name, raw in specs.items():
-        check_env_names(validate(build_raw(raw, name)), where=name)
+        for variables in spec_param_variants(raw, where=name):
+            check_env_names(validate(build_raw(raw, name, variables=variables)), where=name)
     return list(specs)
+
+
+def _module_exists(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or the name is malformed
+        return False
 
 
 def check_env_names(spec: Spec, where: str = "") -> None:
@@ -196,10 +235,15 @@ def check_env_names(spec: Spec, where: str = "") -> None:
     for i, env in enumerate(spec.env):
         name = env.name
         prefix = f"{where}: " if where else ""
+        if name.startswith(("unity:", "pettingzoo:")):
+            _check_multiagent_env(env, f"{prefix}env[{i}]")
+            continue
         if ":" in name:
             module, _, cls = name.partition(":")
             if not module or not cls.isidentifier():
                 raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a module:Class entry point")
+            if not _module_exists(module):  # found without importing it: checks stay instant
+                raise SpecError(f"{prefix}env[{i}].name: {show(name)}: module '{module}' cannot be found (is it installed or on PYTHONPATH?)")
             continue
         import gymnasium
 
@@ -212,3 +256,36 @@ def check_env_names(spec: Spec, where: str = "") -> None:
             close = [k for k in gymnasium.envs.registry if k.lower().startswith(name.split("-")[0].lower())][:5]
             hint = f" (did you mean: {', '.join(close)})" if close else ""
             raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a registered Gymnasium id{hint}")
+
+
+def _check_multiagent_env(env: Any, where: str) -> None:
+    """`unity:<name>` must be a known Unity env and `pettingzoo:<module>` a module path whose
+    package is installed. Nothing is imported or started here: checks stay instant."""
+    import importlib.util
+
+    from slm_lab.env.unity_install import UNITY_ENVS
+
+    name = env.name
+    kind, _, rest = name.partition(":")
+    if kind == "unity" and rest not in UNITY_ENVS:
+        known = ", ".join(f"unity:{n}" for n in UNITY_ENVS)
+        raise SpecError(f"{where}.name: {show(name)} is not a known Unity env (known: {known})")
+    if kind == "pettingzoo":
+        if not rest or not all(part.isidentifier() for part in rest.split(".")):
+            raise SpecError(f"{where}.name: {show(name)} is not pettingzoo:<module path>, like pettingzoo:mpe2.simple_spread_v3")
+        top = rest.split(".")[0]
+        if importlib.util.find_spec(top) is None:
+            raise SpecError(f"{where}.name: {show(name)} needs the package '{top}' (pip install it)")
+    # bodies are the Unity brain's / PettingZoo env's agents, and these adapters apply no
+    # observation or reward processing: refuse settings that would be silently ignored
+    if env.num_envs != 1:
+        raise SpecError(f"{where}.num_envs: {env.num_envs} must be 1 for {kind} envs (the bodies are the env's own agents)")
+    for key in ("normalize_obs", "normalize_reward", "clip_reward", "episodic_life"):
+        if getattr(env, key, None):
+            raise SpecError(f"{where}.{key}: not supported for {kind} envs")
+    if getattr(env, "preprocess", "none") == "atari" or getattr(env, "frame_stack", None) not in (None, 1):
+        raise SpecError(f"{where}: atari preprocessing and frame_stack are not supported for {kind} envs")
+    if kind == "unity":
+        for key, value in env.kwargs.items():
+            if key != "brain" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise SpecError(f"{where}.kwargs.{key}: {show(value)} is not a number (Unity reset parameters are numbers)")

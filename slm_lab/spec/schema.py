@@ -69,11 +69,16 @@ class LossSpec(Strict):
     name: Literal["MSELoss", "SmoothL1Loss", "HuberLoss"] = "MSELoss"
 
 
-class MLPNetSpec(Strict):
-    type: Literal["MLPNet"] = "MLPNet"
-    hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
-    hid_layers_activation: Literal["relu", "tanh", "elu", "leaky_relu", "selu", "sigmoid", "gelu"] = "relu"
+Activation = Literal["relu", "tanh", "elu", "leaky_relu", "selu", "sigmoid", "gelu"]
+
+
+class _NetBase(Strict):
+    """Keys every net type shares: training of the net, target-net updates, a dueling Q head."""
+
+    hid_layers_activation: Activation = "relu"
     init_fn: Literal["default", "orthogonal", "xavier_uniform", "kaiming_uniform"] = "orthogonal"
+    # Q = V + A - mean(A) (Wang et al. 2016); only for Q-learning algorithms
+    dueling: bool = False
     clip_grad_val: PositiveFloat | None = None
     loss_spec: LossSpec = Field(default_factory=LossSpec)
     optim_spec: OptimSpec = Field(default_factory=OptimSpec)
@@ -85,6 +90,31 @@ class MLPNetSpec(Strict):
     polyak_coef: UnitFloat = 0.005
 
 
+class MLPNetSpec(_NetBase):
+    type: Literal["MLPNet"] = "MLPNet"
+    hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+
+
+class ConvNetSpec(_NetBase):
+    """Conv layers `[out_channels, kernel, stride]` then fully connected layers (Nature DQN default)."""
+
+    type: Literal["ConvNet"] = "ConvNet"
+    conv_hid_layers: list[Annotated[list[PositiveInt], Field(min_length=3, max_length=3)]] = Field(
+        default_factory=lambda: [[32, 8, 4], [64, 4, 2], [64, 3, 1]], min_length=1
+    )
+    fc_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [512])
+
+
+class RecurrentNetSpec(_NetBase):
+    """An RNN over the env's stacked recent observations (env.frame_stack = sequence length)."""
+
+    type: Literal["RecurrentNet"] = "RecurrentNet"
+    cell_type: Literal["GRU", "LSTM"] = "GRU"
+    fc_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64])
+    rnn_hidden_size: PositiveInt = 64
+    rnn_num_layers: PositiveInt = 1
+
+
 def net_type(value: Any) -> str:
     # `type` may be left out: MLPNet is the default net
     if isinstance(value, dict):
@@ -92,8 +122,15 @@ def net_type(value: Any) -> str:
     return getattr(value, "type", "MLPNet")
 
 
-NetSpec = Annotated[Union[Annotated[MLPNetSpec, Tag("MLPNet")]], Discriminator(net_type)]
-NET_TYPES = ("MLPNet",)
+NetSpec = Annotated[
+    Union[
+        Annotated[MLPNetSpec, Tag("MLPNet")],
+        Annotated[ConvNetSpec, Tag("ConvNet")],
+        Annotated[RecurrentNetSpec, Tag("RecurrentNet")],
+    ],
+    Discriminator(net_type),
+]
+NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet")
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -113,12 +150,32 @@ class OnPolicyBatchReplaySpec(Strict):
     name: Literal["OnPolicyBatchReplay"] = "OnPolicyBatchReplay"
 
 
+class PrioritizedReplaySpec(ReplaySpec):
+    """Proportional prioritized replay (Schaul et al. 2016); beta anneals to 1 over beta_steps
+    transitions (unset: over the whole run)."""
+
+    name: Literal["PrioritizedReplay"] = "PrioritizedReplay"  # type: ignore[assignment]
+    alpha: NonNegativeFloat = 0.6
+    beta: Probability = 0.4
+    beta_steps: PositiveInt | None = None
+    epsilon: PositiveFloat = 1e-6
+
+
+class AtariReplaySpec(ReplaySpec):
+    """Replay for frame-stacked observations that stores each frame once."""
+
+    name: Literal["AtariReplay"] = "AtariReplay"  # type: ignore[assignment]
+    batch_size: PositiveInt = 32
+    max_size: PositiveInt = 1_000_000
+
+
 MemorySpec = Annotated[
-    Union[ReplaySpec, OnPolicyReplaySpec, OnPolicyBatchReplaySpec], Field(discriminator="name")
+    Union[ReplaySpec, OnPolicyReplaySpec, OnPolicyBatchReplaySpec, PrioritizedReplaySpec, AtariReplaySpec],
+    Field(discriminator="name"),
 ]
-MEMORY_NAMES = ("Replay", "OnPolicyReplay", "OnPolicyBatchReplay")
+MEMORY_NAMES = ("Replay", "OnPolicyReplay", "OnPolicyBatchReplay", "PrioritizedReplay", "AtariReplay")
 ON_POLICY_MEMORIES = ("OnPolicyReplay", "OnPolicyBatchReplay")
-OFF_POLICY_MEMORIES = ("Replay",)
+OFF_POLICY_MEMORIES = ("Replay", "PrioritizedReplay", "AtariReplay")
 
 
 # --- algorithm ----------------------------------------------------------------------------
@@ -167,16 +224,60 @@ class A2CSpec(_AlgorithmBase):
         return self
 
 
+class SARSASpec(_AlgorithmBase):
+    """On-policy TD control; `training_frequency` is the rollout length per body."""
+
+    name: Literal["SARSA"] = "SARSA"
+    action_policy: Literal["epsilon_greedy", "boltzmann"] = "epsilon_greedy"
+    explore_var_spec: ScheduleSpec = Field(
+        default_factory=lambda: ScheduleSpec(name="linear_decay", start_val=1.0, end_val=0.05, end_step=10_000)
+    )
+
+
+class PPOSpec(A2CSpec):
+    """A2C's keys plus the clipped surrogate's: clip range schedule, epochs, minibatches."""
+
+    name: Literal["PPO"] = "PPO"  # type: ignore[assignment]
+    entropy_coef_spec: ScheduleSpec | None = None
+    normalize_advantage: bool = True
+    clip_eps_spec: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(start_val=0.2))
+    clip_vloss: bool = False
+    training_epoch: PositiveInt = 4
+    minibatch_size: PositiveInt = 64
+
+
+class SACSpec(_AlgorithmBase):
+    """Soft actor-critic; continuous (tanh-squashed Gaussian) or discrete (softmax) actions."""
+
+    name: Literal["SAC"] = "SAC"
+    action_policy: Literal["default"] = "default"
+    training_batch_iter: PositiveInt = 1
+    training_start_step: NonNegativeInt = 100
+    auto_entropy: bool = True
+    init_alpha: PositiveFloat = 1.0
+    # None: -|A| for continuous actions, 0.98 * log|A| for discrete ones
+    target_entropy: float | None = None
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec], Field(discriminator="name")
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC")
+# the action spaces each algorithm can act in (checked against the env when a run starts)
+DISCRETE_ONLY = ("discrete",)
+ANY_ACTIONS = ("discrete", "continuous")
+ALGORITHM_ACTIONS = {"DQN": DISCRETE_ONLY, "DoubleDQN": DISCRETE_ONLY, "SARSA": DISCRETE_ONLY}
+# algorithms whose net outputs Q(s, .): a dueling head fits them
+Q_ALGORITHMS = ("DQN", "DoubleDQN", "SARSA")
 # which memories each algorithm can learn from
 ALGORITHM_MEMORIES = {
     "REINFORCE": ON_POLICY_MEMORIES,
     "A2C": ON_POLICY_MEMORIES,
     "DQN": OFF_POLICY_MEMORIES,
     "DoubleDQN": OFF_POLICY_MEMORIES,
+    "SARSA": ON_POLICY_MEMORIES,
+    "PPO": ON_POLICY_MEMORIES,
+    "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
 }
 
 
@@ -195,6 +296,12 @@ class AgentSpec(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _dueling_needs_q(self) -> "AgentSpec":
+        if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
+            raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
+        return self
+
 
 # --- env, body, meta ----------------------------------------------------------------------
 
@@ -210,11 +317,48 @@ class EnvSpec(Strict):
     max_frame: PositiveInt = 100_000
     kwargs: dict[str, Union[JSONScalar, list[JSONScalar]]] = Field(default_factory=dict)
     vectorization: Literal["sync", "async"] = "sync"
+    # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
+    preprocess: Literal["auto", "none", "atari"] = "auto"
+    frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
+    clip_reward: bool | None = None  # unset: on with atari preprocessing
+    episodic_life: bool = False  # a lost life ends the agent's episode, not the game
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+
+    def is_atari(self) -> bool:
+        return self.preprocess == "atari" or (self.preprocess == "auto" and self.name.startswith("ALE/"))
+
+    def stack_size(self) -> int:
+        """Observations stacked per step: `frame_stack`, else 4 for Atari and 1 otherwise."""
+        return self.frame_stack or (4 if self.is_atari() else 1)
+
+    @model_validator(mode="after")
+    def _processing(self) -> "EnvSpec":
+        if self.normalize_obs and self.is_atari():
+            raise ValueError("normalize_obs does not apply to Atari frames (the net scales uint8 pixels by 1/255)")
+        if self.episodic_life and not self.is_atari():
+            raise ValueError("episodic_life needs Atari preprocessing (an ALE/ env or preprocess 'atari')")
+        return self
 
 
 class BodySpec(Strict):
+    """How agents are embodied in envs (DESIGN.md §3).
+
+    `outer`: every agent in every env; `inner`: agent i in env i; `custom`: the explicit
+    `[a, e, b]` list (env e's body b belongs to agent a). With outer/inner, the bodies of an
+    env are split into equal contiguous blocks among the agents paired with it; `num`, when
+    set, is the number each pair must get.
+    """
+
     product: Literal["outer", "inner", "custom"] = "outer"
-    num: PositiveInt = 1
+    num: PositiveInt | None = None
+    custom: list[Annotated[list[NonNegativeInt], Field(min_length=3, max_length=3)]] | None = None
+
+
+class SearchResources(Strict):
+    """What one search trial reserves on the Ray cluster (default: meta.max_session CPUs)."""
+
+    cpu: PositiveFloat
 
 
 class MetaSpec(Strict):
@@ -226,10 +370,19 @@ class MetaSpec(Strict):
     ma_window: PositiveInt = 100
     seed: NonNegativeInt = 0
     tensorboard: bool = False
+    # resumable checkpoint every this many frames (unset: eval_frequency); see docs/OPERATIONS.md
+    checkpoint_frequency: PositiveInt | None = None
+    # save the replay memory with it (unset: true for off-policy memories)
+    checkpoint_memory: bool | None = None
+    # search mode (docs/SEARCH.md): how trials are sampled, early stopping, CPUs per trial
+    search: Literal["random", "optuna"] = "random"
+    search_scheduler: Literal["asha"] | None = None
+    search_resources: SearchResources | None = None
     # filled by the lab when a run starts: {"trial": t, "session": s, "session_seed": ...}
     resolved: dict[str, Any] = Field(default_factory=dict)
 
 
+# the kinds of spec.search keys (`path__kind`), as in slm_lab/spec/search.py (a test keeps them equal)
 SEARCH_KINDS = (
     "grid_search", "choice", "uniform", "quniform", "loguniform", "qloguniform",
     "randint", "qrandint", "normal", "qnormal",
@@ -245,25 +398,39 @@ class Spec(Strict):
     body: BodySpec = Field(default_factory=BodySpec)
     meta: MetaSpec = Field(default_factory=MetaSpec)
     search: dict[str, Any] = Field(default_factory=dict)
+    # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
+    spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _aeb_supported(self) -> "Spec":
-        if len(self.agent) != 1 or len(self.env) != 1:
-            raise ValueError(
-                f"{len(self.agent)} agents x {len(self.env)} envs: this version runs one agent in one env "
-                "(use env[0].num_envs for many bodies)"
-            )
-        if self.body.product == "custom":
-            raise ValueError("body.product 'custom' needs several agents or envs; use 'outer' here")
+    def _aeb_space(self) -> "Spec":
+        # static checks; body counts of Unity / PettingZoo envs are checked when the envs start
+        from slm_lab.spec.aeb_check import check_aeb
+
+        check_aeb(self)
+        return self
+
+    @model_validator(mode="after")
+    def _nets_fit_observations(self) -> "Spec":
+        # what is known before an env starts: Atari gives images, frame_stack gives sequences
+        for a, agent in enumerate(self.agent):
+            for e, env in enumerate(self.env):
+                if self.body.product == "inner" and a != e:
+                    continue
+                net = agent.net.type
+                if env.is_atari() and net != "ConvNet":
+                    raise ValueError(f"agent[{a}].net.type: {net} cannot take the Atari frames of env[{e}] (images); use ConvNet")
+                if net == "RecurrentNet" and env.stack_size() < 2:
+                    raise ValueError(f"agent[{a}].net.type: RecurrentNet runs over env[{e}].frame_stack observations; set it to 2 or more (e.g. 4)")
         return self
 
     @field_validator("search")
     @classmethod
     def _search_keys(cls, search: dict[str, Any]) -> dict[str, Any]:
-        for key in search:
-            path, sep, kind = key.rpartition("__")
-            if not sep or not path:
-                raise ValueError(f"key '{key}' must look like 'path.to.key__kind'")
-            if kind not in SEARCH_KINDS:
-                raise ValueError(f"key '{key}': unknown kind '{kind}' (valid: {', '.join(SEARCH_KINDS)})")
+        # kinds and arguments here; paths and values against the spec in loader.validate
+        from slm_lab.spec.search import parse_search
+
+        try:
+            parse_search(search)
+        except ValueError as e:
+            raise ValueError(str(e).removeprefix("search: ")) from None
         return search

@@ -65,7 +65,7 @@ MALFORMED = [
      "s: agent[0].memory.name: \"Replayy\" is not a known memory name (valid: " + ", ".join(f"'{n}'" for n in MEMORY_NAMES) + ")"),
     ("agent.0.net.type", "CNN", "s: agent[0].net.type: \"CNN\" is not a known net type (valid: " + ", ".join(f"'{n}'" for n in NET_TYPES) + ")"),
     ("agent.0.memory", {"name": "OnPolicyReplay"},
-     "s: agent[0]: memory OnPolicyReplay does not fit algorithm DQN (use one of: Replay)"),
+     "s: agent[0]: memory OnPolicyReplay does not fit algorithm DQN (use one of: Replay, PrioritizedReplay, AtariReplay)"),
     ("agent.0.memory.batchsize", 3, "s: agent[0].memory.batchsize: unknown key (check the spelling; see docs/SPEC.md)"),
     ("agent.0.net.hid_layers", [64, 0], "s: agent[0].net.hid_layers[1]: 0 is not a positive integer"),
     ("agent.0.net.hid_layers_activation", "relux",

@@ -1,10 +1,42 @@
 """Algorithms, built from the spec by name through this explicit registry."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from slm_lab.agent.algorithm.actor_critic import A2C
-from slm_lab.agent.algorithm.base import Algorithm
+from slm_lab.agent.algorithm.base import Algorithm, require_action_kind
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
+from slm_lab.agent.algorithm.ppo import PPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
+from slm_lab.agent.algorithm.sac import SAC
+from slm_lab.agent.algorithm.sarsa import SARSA
 
-ALGORITHMS: dict[str, type[Algorithm]] = {"REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C}
+if TYPE_CHECKING:
+    from slm_lab.spec.schema import Spec
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "Reinforce"]
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
+}
+
+
+def check_action_spaces(spec: Spec) -> None:
+    """Before a run: every agent's algorithm can act in the action space of each Gymnasium env it is
+    paired with, else a SpecError naming both. Other env kinds are checked when their agents are built."""
+    import gymnasium as gym
+
+    from slm_lab.env.gymnasium import make_vector_env
+    from slm_lab.spec.aeb_check import pairs
+
+    for e, env_spec in enumerate(spec.env):
+        agents = sorted({a for a, pe in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom) if pe == e})
+        if not agents or (":" not in env_spec.name and env_spec.name not in gym.envs.registry):
+            continue
+        venv = make_vector_env(env_spec, 1)
+        is_discrete = isinstance(venv.single_action_space, gym.spaces.Discrete)
+        venv.close()
+        for a in agents:
+            require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
+
+
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]

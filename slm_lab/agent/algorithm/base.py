@@ -5,6 +5,7 @@ Subclasses define only what differs: how to act, when to train, and the loss in 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,23 @@ from slm_lab.agent.policy import (
     gaussian_sample,
 )
 from slm_lab.env.gymnasium import BodySpaces
-from slm_lab.spec.schema import AgentSpec
+from slm_lab.spec.errors import SpecError
+from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
+
+
+def require_action_kind(algorithm: str, is_discrete: bool, env_name: str = "the env") -> None:
+    """SpecError when an algorithm cannot act in the env's action space (e.g. DQN with a Box)."""
+    kind = "discrete" if is_discrete else "continuous"
+    allowed = ALGORITHM_ACTIONS.get(algorithm, ANY_ACTIONS)
+    if kind not in allowed:
+        raise SpecError(f"algorithm {algorithm} needs {' or '.join(allowed)} actions, but {env_name} has {kind} actions")
 
 
 class Algorithm:
     """One learner of the AEB space. Sees only batched arrays for its own bodies."""
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        require_action_kind(spec.algorithm.name, spaces.is_discrete)
         self.spec = spec
         self.algo_spec = spec.algorithm
         self.net_spec = spec.net
@@ -51,9 +62,11 @@ class Algorithm:
     def _build_memory(self) -> Any:
         mem_spec = self.spec.memory
         cls = MEMORIES[mem_spec.name]
-        if cls.__name__ == "Replay":
-            return cls(mem_spec, self.rng)
-        return cls(mem_spec, self.algo_spec.training_frequency)
+        if cls.is_on_policy:
+            return cls(mem_spec, self.algo_spec.training_frequency)
+        if getattr(cls, "uses_max_frame", False):  # schedules over the run, e.g. PER's beta
+            return cls(mem_spec, self.rng, max_frame=self.max_frame)
+        return cls(mem_spec, self.rng)
 
     def _add_optimizer(self, name: str, params: list[nn.Parameter], optim_spec: Any) -> None:
         optim = build_optimizer(optim_spec, params)
@@ -110,6 +123,11 @@ class Algorithm:
             "optims": {k: v.state_dict() for k, v in self.optims.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
             "counters": {"frame": self.frame, "env_steps": self.env_steps, "opt_step": self.opt_step},
+            # the generator behind exploration and replay sampling (shared with the memory);
+            # JSON keeps its 128-bit integers plain for a weights-only load
+            "rng": json.dumps(self.rng.bit_generator.state),
+            # losses / entropies since the last log row, so a resumed run's next row averages the same steps
+            "pending": {"losses": _stack(self._losses), "entropies": _stack(self._entropies)},
         }
 
     def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
@@ -125,6 +143,15 @@ class Algorithm:
         self.frame = counters.get("frame", 0)
         self.env_steps = counters.get("env_steps", 0)
         self.opt_step = counters.get("opt_step", 0)
+        if "rng" in state:  # set in place: the memory holds the same generator object
+            self.rng.bit_generator.state = json.loads(state["rng"])
+        pending = state.get("pending", {})
+        self._losses = list(pending["losses"].unbind()) if "losses" in pending else []
+        self._entropies = list(pending["entropies"].unbind()) if "entropies" in pending else []
+
+
+def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack([v.detach().float().reshape(()) for v in values]) if values else torch.zeros(0)
 
 
 class PolicyGradient(Algorithm):

@@ -9,7 +9,7 @@ import torch
 
 from slm_lab.agent.algorithm.base import Algorithm
 from slm_lab.agent.net import NETS
-from slm_lab.agent.net.builders import gradient_step
+from slm_lab.agent.net.builders import LOSSES, gradient_step
 from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
@@ -30,6 +30,8 @@ class DQN(Algorithm):
         self.target_net = copy.deepcopy(self.net).requires_grad_(False)
         self.nets = {"net": self.net, "target_net": self.target_net}
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        # per-sample losses: prioritized replay weights each by its importance-sampling weight
+        self.sample_loss_fn = LOSSES[spec.net.loss_spec.name](reduction="none")
         self.explore = Schedule(spec.algorithm.explore_var_spec)
         self.last_target_update = 0
 
@@ -66,7 +68,12 @@ class DQN(Algorithm):
             with torch.no_grad():
                 target = batch["rewards"] + self.gamma * (1.0 - batch["terminated"]) * self.next_q(batch["next_states"])
             q = self.net(batch["states"]).gather(-1, batch["actions"].long().unsqueeze(-1)).squeeze(-1)
-            loss = self.loss_fn(q, target)
+            losses = self.sample_loss_fn(q, target)
+            if "weights" in batch:  # prioritized replay (Schaul et al. 2016): IS-weighted loss, new |TD| priorities
+                loss = (batch["weights"] * losses).mean()
+                self.memory.update_priorities(batch["idx"].numpy(), (q - target).detach().abs().numpy())
+            else:
+                loss = losses.mean()
             gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
             self.opt_step += 1
             total = total + loss.detach()

@@ -1,8 +1,13 @@
 """Memories: where an agent keeps its bodies' experience until it learns from it."""
 
+from slm_lab.agent.memory.atari import AtariReplay
 from slm_lab.agent.memory.onpolicy import OnPolicyBatchReplay, OnPolicyReplay
+from slm_lab.agent.memory.prioritized import PrioritizedReplay
 from slm_lab.agent.memory.replay import Replay
 
-MEMORIES = {"Replay": Replay, "OnPolicyReplay": OnPolicyReplay, "OnPolicyBatchReplay": OnPolicyBatchReplay}
+MEMORIES = {
+    "Replay": Replay, "OnPolicyReplay": OnPolicyReplay, "OnPolicyBatchReplay": OnPolicyBatchReplay,
+    "PrioritizedReplay": PrioritizedReplay, "AtariReplay": AtariReplay,
+}
 
-__all__ = ["MEMORIES", "OnPolicyBatchReplay", "OnPolicyReplay", "Replay"]
+__all__ = ["MEMORIES", "AtariReplay", "OnPolicyBatchReplay", "OnPolicyReplay", "PrioritizedReplay", "Replay"]

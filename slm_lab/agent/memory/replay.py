@@ -49,3 +49,28 @@ class Replay:
 
     def __len__(self) -> int:
         return self.size
+
+    # --- checkpoints (resume) ---------------------------------------------------------------
+    # A memory is saved with a resumable checkpoint only if its own class defines both
+    # methods (control/resume.py checks `type(memory).__dict__`), so a subclass with more
+    # state (priorities, frame rings) must opt in explicitly and can never be half-restored.
+    # The pattern: plain numpy arrays only (saved with np.savez, loaded without pickle),
+    # extend super()'s dict with your own keys and read them back after super().load_state_dict.
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The filled slots and the ring position, as plain arrays (written with np.savez)."""
+        state = {"size": np.asarray(self.size), "head": np.asarray(self.head), "max_size": np.asarray(self.max_size)}
+        for key, arr in self.arrays.items():
+            state[f"arrays.{key}"] = arr[: self.size]  # slots [0, size) are filled until the ring wraps
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if int(state["max_size"]) != self.max_size:
+            raise ValueError(f"saved memory has max_size {int(state['max_size'])}, this one {self.max_size}")
+        self.size, self.head = int(state["size"]), int(state["head"])
+        saved = {k.partition(".")[2]: v for k, v in state.items() if k.startswith("arrays.")}
+        self.arrays = {}
+        if saved:
+            self._allocate({k: v[:1] for k, v in saved.items()})
+            for key, value in saved.items():
+                self.arrays[key][: self.size] = value

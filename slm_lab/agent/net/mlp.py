@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
 import torch
 from torch import nn
 
 from slm_lab.agent.net.builders import ACTIVATIONS, init_layers
+from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import MLPNetSpec
+
+
+class DuelingHead(nn.Module):
+    """Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a') (Wang et al. 2016, "Dueling Network Architectures").
+
+    Separate value and advantage streams on the shared features; subtracting the mean
+    advantage makes the split identifiable (V is the mean Q) without changing argmax Q.
+    """
+
+    def __init__(self, in_dim: int, num_actions: int) -> None:
+        super().__init__()
+        self.value = nn.Linear(in_dim, 1)
+        self.advantage = nn.Linear(in_dim, num_actions)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        adv = self.advantage(h)
+        return self.value(h) + adv - adv.mean(-1, keepdim=True)
+
+
+def build_head(in_dim: int, out_dims: Sequence[int], dueling: bool) -> nn.Module:
+    """One linear layer for all heads, or a dueling Q head (one head only: Q-learning nets)."""
+    if dueling:
+        if len(out_dims) != 1:
+            raise SpecError(f"net.dueling needs a net with one Q head, not {len(out_dims)} heads")
+        return DuelingHead(in_dim, out_dims[0])
+    return nn.Linear(in_dim, sum(out_dims))
+
+
+def obs_shape(in_dim: int | Sequence[int]) -> tuple[int, ...]:
+    """A net's input: an int for flat observations, the full shape for stacked or image ones."""
+    return (int(in_dim),) if isinstance(in_dim, int) else tuple(int(d) for d in in_dim)
 
 
 class MLPNet(nn.Module):
@@ -15,22 +50,29 @@ class MLPNet(nn.Module):
     With several heads the output is a single tensor with the heads concatenated on the last
     axis: one matmul for policy and value together (fewer ops per gradient step).
     `log_std_dim` adds a state-independent log standard deviation for Gaussian policies.
+    Stacked vector observations [k, d] (env.frame_stack) are flattened to k * d inputs.
     """
 
-    def __init__(self, spec: MLPNetSpec, in_dim: int, out_dims: list[int], log_std_dim: int = 0) -> None:
+    def __init__(self, spec: MLPNetSpec, in_dim: int | Sequence[int], out_dims: list[int], log_std_dim: int = 0) -> None:
         super().__init__()
+        shape = obs_shape(in_dim)
+        if len(shape) > 2:
+            raise SpecError(f"MLPNet takes vector observations, not images of shape {shape}: use net.type ConvNet")
+        self.in_ndim = len(shape)
         layers: list[nn.Module] = []
-        dim = in_dim
+        dim = math.prod(shape)
         for hid in spec.hid_layers:
             layers += [nn.Linear(dim, hid), ACTIVATIONS[spec.hid_layers_activation]()]
             dim = hid
         self.body = nn.Sequential(*layers)
         self.out_dims = list(out_dims)
-        self.head = nn.Linear(dim, sum(out_dims))
+        self.head = build_head(dim, out_dims, spec.dueling)
         init_layers(self, spec.init_fn, spec.hid_layers_activation)
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_ndim > 1:
+            x = x.flatten(-self.in_ndim)
         return self.head(self.body(x))
 
     def split(self, out: torch.Tensor) -> list[torch.Tensor]:

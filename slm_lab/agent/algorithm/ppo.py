@@ -1,0 +1,101 @@
+"""PPO (Schulman et al. 2017): the clipped surrogate objective over minibatch epochs."""
+
+from __future__ import annotations
+
+import torch
+
+from slm_lab.agent.algorithm.actor_critic import A2C
+from slm_lab.agent.net.builders import gradient_step
+from slm_lab.agent.policy import Schedule
+from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.schema import AgentSpec
+
+
+def clipped_surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor, adv: torch.Tensor, clip_eps: float) -> torch.Tensor:
+    """L^CLIP = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)),  rho = pi(a|s) / pi_old(a|s)."""
+    ratio = (log_prob - old_log_prob).exp()
+    return -torch.min(ratio * adv, ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps) * adv).mean()
+
+
+def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, targets: torch.Tensor, clip_eps: float) -> torch.Tensor:
+    """mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)): the value moves at most eps per update."""
+    clipped = old_values + (values - old_values).clamp(-clip_eps, clip_eps)
+    return torch.max((values - targets) ** 2, (clipped - targets) ** 2).mean()
+
+
+class PPO(A2C):
+    """loss = L^CLIP - beta * mean(H[pi]) + c_v * L_V, over `training_epoch` passes of shuffled minibatches.
+
+    Each rollout (OnPolicyBatchReplay, [T, B]) is scored once before the epochs: old
+    log-probs, values and GAE advantages / value targets (A2C's estimators). The epochs then
+    index minibatches of `minibatch_size` from those flat tensors. Advantages are standardized
+    per minibatch when `normalize_advantage`. The clip range follows `clip_eps_spec` (a
+    schedule in frames, e.g. linear to 0); `clip_vloss` clips the value update the same way.
+    Nets as in A2C: `net.shared` heads on one trunk (one forward), or separate actor/critic.
+    """
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        super().__init__(spec, spaces, max_frame, seed)
+        self.clip_eps = Schedule(spec.algorithm.clip_eps_spec)
+        # parameter lists built once: gradient_step runs once per minibatch
+        self.net_params = list(self.net.parameters())
+        self.critic_params = [] if self.shared else list(self.critic.parameters())
+
+    @torch.no_grad()
+    def score_rollout(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Flat [T * B] tensors of what the epochs reuse: states, actions, old log-probs, values, A, targets."""
+        pout, values = self.policy_and_value(batch["states"])
+        old_log_prob, _ = self.log_prob_entropy(pout, batch["actions"])
+        adv, targets = self.advantages(batch, values)
+        flat = {
+            "states": batch["states"], "actions": batch["actions"], "old_log_prob": old_log_prob,
+            "old_values": values, "adv": adv, "targets": targets,
+        }
+        return {k: v.flatten(0, 1) for k, v in flat.items()}
+
+    def step(self, loss: torch.Tensor, clip: float | None) -> None:
+        """One backward for both losses: with separate nets they share no parameters, so each net
+        gets exactly its own loss's gradient; each net keeps its own clip and optimizer."""
+        if self.shared:
+            gradient_step(loss, self.optims["net"], self.net_params, clip, self.schedulers["net"])
+            return
+        optims = (self.optims["net"], self.optims["critic"])
+        for optim in optims:
+            optim.zero_grad(set_to_none=True)
+        loss.backward()
+        for optim, params, name in zip(optims, (self.net_params, self.critic_params), ("net", "critic")):
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            optim.step()
+            self.schedulers[name].step()
+
+    def train(self) -> torch.Tensor:
+        a = self.algo_spec
+        data = self.score_rollout(self.memory.sample())
+        n = data["adv"].shape[0]
+        clip_eps = self.clip_eps.value(self.frame)
+        beta = self.entropy_coef.value(self.frame)
+        clip = self.net_spec.clip_grad_val
+        total, entropies = torch.zeros(()), torch.zeros(())
+        steps = 0
+        for _ in range(a.training_epoch):
+            for idx in torch.randperm(n).split(a.minibatch_size):
+                mb = {k: v[idx] for k, v in data.items()}
+                adv = mb["adv"]
+                if a.normalize_advantage and len(idx) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pout, values = self.policy_and_value(mb["states"])
+                log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
+                policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()
+                if a.clip_vloss:
+                    value_loss = clipped_value_loss(values, mb["old_values"], mb["targets"], clip_eps)
+                else:
+                    value_loss = self.loss_fn(values, mb["targets"])
+                value_loss = a.val_loss_coef * value_loss
+                self.step(policy_loss + value_loss, clip)
+                self.opt_step += 1
+                steps += 1
+                total = total + (policy_loss + value_loss).detach()
+                entropies = entropies + entropy.detach().mean()
+        self._entropies.append(entropies / steps)
+        return total / steps

@@ -1,0 +1,107 @@
+"""Per (agent, env) records of a session: training and evaluation tables, return windows.
+
+A session with one agent in one env writes its tables straight into the session folder; with
+several pairs each pair writes into `session_j/a{a}_e{e}/`, so every env and every agent of a
+multi-env or multi-agent spec has its own curves, metrics and graphs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slm_lab.lib import io
+
+COLUMNS = ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr"]
+BODY_COLUMNS = ["frame", "body", "return", "length"]
+
+
+class PairRecorder:
+    """Rows for the bodies of agent `a` in env `e`."""
+
+    def __init__(self, a: int, e: int, bodies: list[int], env: Any, agent: Any, folder: Path, ma_window: int) -> None:
+        self.a, self.e = a, e
+        self.bodies = set(bodies)
+        self.env, self.agent = env, agent
+        self.dir = Path(folder)
+        self.train_rows: list[dict[str, float]] = []
+        self.eval_rows: list[dict[str, float]] = []
+        self.body_rows: list[dict[str, float]] = []
+        self.returns_window: deque[float] = deque(maxlen=ma_window)
+        self.eval_window: deque[float] = deque(maxlen=ma_window)
+        self.episodes = 0
+        self.last_row_t, self.last_row_frame = time.perf_counter(), 0
+
+    @property
+    def label(self) -> str:
+        return f"a{self.a}_e{self.e}"
+
+    def _common(self) -> dict[str, float]:
+        clock = self.env.clock
+        now = time.perf_counter()
+        fps = (clock.frame - self.last_row_frame) / max(now - self.last_row_t, 1e-9)
+        self.last_row_t, self.last_row_frame = now, clock.frame
+        episode = clock.episode if len(self.bodies) == self.env.num_bodies else self.episodes
+        return {"frame": clock.frame, "opt_step": self.agent.opt_step, "episode": episode,
+                "wall_t": round(clock.wall_t, 3), "fps": round(fps, 1)}
+
+    def train_row(self, finished: list[tuple[int, float, int]], stats: dict[str, float], per_body: bool) -> dict[str, float]:
+        """Append a training row from the episodes of this pair's bodies that ended since the last row."""
+        mine = [(b, r, n) for b, r, n in finished if b in self.bodies]
+        new = [r for _, r, _ in mine]
+        self.episodes += len(new)
+        self.returns_window.extend(new)
+        row = self._common()
+        row.update({
+            "return": float(np.mean(new)) if new else (self.train_rows[-1]["return"] if self.train_rows else math.nan),
+            "return_ma": float(np.mean(self.returns_window)) if self.returns_window else math.nan,
+            **stats,
+        })
+        self.train_rows.append(row)
+        io.write_csv(self.dir / "train.csv", pd.DataFrame(self.train_rows, columns=COLUMNS))
+        if per_body and mine:  # per-body curves: every finished episode of every body
+            self.body_rows += [{"frame": row["frame"], "body": b, "return": r, "length": n} for b, r, n in mine]
+            io.write_csv(self.dir / "bodies.csv", pd.DataFrame(self.body_rows, columns=BODY_COLUMNS))
+        return row
+
+    def eval_row(self, ret: float, n_episodes: int) -> dict[str, float]:
+        self.eval_window.extend([ret] * n_episodes)
+        row = self._common()
+        last = self.train_rows[-1] if self.train_rows else {}
+        row.update({
+            "return": ret,
+            "return_ma": float(np.mean(self.eval_window)),
+            **{k: last.get(k, math.nan) for k in ("loss", "entropy", "explore_var", "lr")},
+        })
+        self.eval_rows.append(row)
+        io.write_csv(self.dir / "eval.csv", pd.DataFrame(self.eval_rows, columns=COLUMNS))
+        return row
+
+
+def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
+    """One greedy episode in every body of `env`; each actor (agent, its body indices) acts for
+    its bodies. Returns the return of each body."""
+    state = env.reset()
+    returns = np.zeros(env.num_bodies)
+    running = np.ones(env.num_bodies, dtype=bool)
+    while running.any():
+        if len(actors) == 1 and len(actors[0][1]) == env.num_bodies:
+            action = actors[0][0].act_greedy(state)
+        else:
+            parts = {tuple(bodies): agent.act_greedy(state[bodies]) for agent, bodies in actors}
+            first = next(iter(parts.values()))
+            action = np.zeros((env.num_bodies, *first.shape[1:]), dtype=first.dtype)
+            for bodies, act in parts.items():
+                action[list(bodies)] = act
+        result = env.step(action)
+        returns += np.where(running, result.reward, 0.0)
+        running &= ~(result.terminated | result.truncated)
+        state = result.state
+    env.drain_finished()
+    return returns

