@@ -32,5 +32,13 @@ test: install browser
 test-slow: install
 	$(BIN)/python -m pytest -m slow -q
 
+# short settings; full ones and their results: docs/BENCHMARKS.md "## Performance"
+bench: install
+	$(BIN)/pip install --quiet --no-deps 'stable-baselines3==2.9.2'
+	$(BIN)/python bench/startup.py --repeats 3
+	$(BIN)/python bench/throughput.py --case ppo_cartpole --frames 20000 --repeats 1
+	$(BIN)/python bench/memory.py --transitions 100000
+	$(BIN)/python bench/scaling.py --sessions 1 2 --frames 5000
+
 clean:
 	rm -rf $(VENV)

@@ -13,7 +13,9 @@ min / median / max over the repeats (each ratio from one adjacent pair of runs).
     python bench/throughput.py --case all --frames 20000 --repeats 1      # quick look
     python bench/throughput.py --case ppo_lunar --frames 200000 --repeats 1
 
-Both sides use one torch thread (the lab's sessions do; SB3 is given the same).
+Both sides use one torch thread by default (the lab's sessions do; SB3 is given the same,
+which is also SB3's fastest setting for these small nets); `--sb3-threads 0` leaves SB3 at
+torch's default thread count, as it runs out of the box.
 Needs the bench extra: pip install -e '.[bench]'.
 """
 
@@ -89,9 +91,13 @@ def run_lean(case: str, frames: int, seed: int) -> dict[str, float]:
     return {"frames": out["frames"], "whole_s": whole_s, "loop_s": out["loop_s"], "final_return": out["final_return"]}
 
 
+SB3_THREADS = 1  # set from --sb3-threads
+
+
 def run_sb3(case: str, frames: int, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--worker", "sb3", "--case", case, "--frames", str(frames), "--seed", str(seed)],
+    proc = subprocess.run([sys.executable, __file__, "--worker", "sb3", "--case", case, "--frames", str(frames), "--seed", str(seed),
+                           "--sb3-threads", str(SB3_THREADS)],
                           capture_output=True, text=True)
     whole_s = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -100,7 +106,7 @@ def run_sb3(case: str, frames: int, seed: int) -> dict[str, float]:
     return {**out, "whole_s": whole_s}
 
 
-def sb3_worker(case: str, frames: int, seed: int) -> dict[str, float]:
+def sb3_worker(case: str, frames: int, seed: int, threads: int) -> dict[str, float]:
     """Runs inside its own process: SB3 with the zoo's hyperparameters for `case`."""
     import gymnasium as gym
     import torch
@@ -108,7 +114,8 @@ def sb3_worker(case: str, frames: int, seed: int) -> dict[str, float]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    torch.set_num_threads(1)
+    if threads > 0:  # 0: torch's default (all cores), SB3's out-of-the-box behaviour
+        torch.set_num_threads(threads)
 
     def linear(start: float):
         return lambda progress_remaining: progress_remaining * start
@@ -191,11 +198,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--contestants", default=None, help="comma list among lab,sb3,lean (lab first); default per case")
     p.add_argument("--json-out", type=Path, default=None, help="also write all results to this JSON file")
+    p.add_argument("--sb3-threads", type=int, default=1,
+                   help="torch threads for SB3 (default 1, its fastest setting for these nets and what the lab uses; 0 = torch's default)")
     p.add_argument("--worker", choices=["sb3"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(sb3_worker(args.case, args.frames, args.seed)))
+        print(json.dumps(sb3_worker(args.case, args.frames, args.seed, args.sb3_threads)))
         return
+    global SB3_THREADS
+    SB3_THREADS = args.sb3_threads
     cases = [c for c in CASES if c != "ppo_lunar"] if args.case == "all" else args.case.split(",")
     bad = [c for c in cases if c not in CASES]
     if bad:

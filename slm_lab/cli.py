@@ -162,6 +162,26 @@ def check(spec_files: list[str] = typer.Argument(..., help="Spec files to valida
         typer.echo(f"ok: {spec_file} ({', '.join(names)})")
 
 
+@app.command()
+def plot(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (trials, or searches whose trial_<i> folders are compared)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),
+) -> None:
+    """Overlay several trials on one graph (mean eval return with a 95% band each), as PNG and HTML."""
+    for d in run_dirs:
+        if not d.is_dir():
+            fail(f"plot: '{d}' is not a run folder")
+        if not any(d.glob("session_*")) and not any(d.glob("*/session_*")):
+            fail(f"plot: '{d}' holds no session folders (expected a run folder from train or search mode)")
+    from slm_lab.analysis import plot_compare
+    from slm_lab.lib import io
+
+    prefix = out or io.data_root() / f"compare_{io.timestamp()}" / "compare"
+    png, html = plot_compare(list(run_dirs), prefix)
+    typer.echo(f"graph: {png}")
+    typer.echo(f"graph: {html}")
+
+
 env_app = typer.Typer(no_args_is_help=True, help="Install and list the Unity SLM-Env binaries.")
 app.add_typer(env_app, name="env")
 

@@ -59,6 +59,10 @@ def test_dev_run_then_enjoy(a2c_file: Path, isolated_dirs: Path):
     assert enjoy.returncode == 0, enjoy.stderr
     assert "mean return" in enjoy.stdout
     assert len(list(isolated_dirs.iterdir())) == 1  # enjoy writes no new run
+    plot = cli("plot", str(run_dir), str(run_dir), "--out", str(run_dir.parent.parent / "cmp" / "compare"))
+    assert plot.returncode == 0, plot.stderr
+    png = run_dir.parent.parent / "cmp" / "compare.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (png.with_suffix(".html")).stat().st_size > 100_000
 
 
 def test_overrides_reach_the_saved_spec(a2c_file: Path, isolated_dirs: Path):
@@ -88,6 +92,7 @@ def test_jobs_file_runs_every_job_in_order(tmp_path: Path, a2c_file: Path, isola
     (("run", "{a2c}", "a2c_tiny", "train", "-s", "agent.5.net=1"), "'5' is not an index"),
     (("run", "{a2c}"), "give both SPEC_FILE and SPEC_NAME"),
     (("run", "--jobs", "/no/jobs.json"), "no job file at /no/jobs.json"),
+    (("plot", "/no/such/run"), "plot: '/no/such/run' is not a run folder"),
 ])
 def test_bad_run_input_exits_2_with_one_line_and_writes_nothing(args, fragment, a2c_file: Path, isolated_dirs: Path):
     args = tuple(a.replace("{a2c}", str(a2c_file)) for a in args)

@@ -78,11 +78,14 @@ class PPO(A2C):
         clip = self.net_spec.clip_grad_val
         total, entropies = torch.zeros(()), torch.zeros(())
         steps = 0
+        # one minibatch holding the whole rollout: its order cannot change the mean loss, so skip
+        # the shuffle and the per-step gathers (e.g. the zoo's CartPole: 256 frames, minibatch 256)
+        whole = a.minibatch_size >= n
         for _ in range(a.training_epoch):
-            for idx in torch.randperm(n).split(a.minibatch_size):
-                mb = {k: v[idx] for k, v in data.items()}
+            for idx in ((None,) if whole else torch.randperm(n).split(a.minibatch_size)):
+                mb = data if idx is None else {k: v[idx] for k, v in data.items()}
                 adv = mb["adv"]
-                if a.normalize_advantage and len(idx) > 1:
+                if a.normalize_advantage and adv.shape[0] > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 pout, values = self.policy_and_value(mb["states"])
                 log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])

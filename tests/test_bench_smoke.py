@@ -1,0 +1,20 @@
+"""Smoke test of bench/lean_ppo.py (no timing: performance is never asserted in tests)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+LEAN = Path(__file__).resolve().parent.parent / "bench" / "lean_ppo.py"
+
+
+def test_lean_ppo_runs_a_few_rollouts() -> None:
+    spec = importlib.util.spec_from_file_location("lean_ppo", LEAN)
+    lean = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lean)
+    out = lean.train(frames=512, seed=0)  # two rollouts of 8 envs x 32 steps, 20 epochs each
+    assert out["frames"] == 512
+    assert out["loop_fps"] > 0
+    # a greedy CartPole episode earns 1 per step and lasts at least ~8 steps
+    assert 5.0 <= out["final_return"] <= 500.0
+    assert out["final_return"] == pytest.approx(out["final_return"])  # a number, not NaN
