@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: install
-	$(BIN)/slm-lab run slm_lab/spec/demo.json dqn_cartpole_demo train
+	$(BIN)/slm-lab run slm_lab/spec/demo.json ppo_cartpole_demo train
 
 # the report's browser test renders in headless Chromium (Debian package)
 browser:

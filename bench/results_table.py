@@ -33,7 +33,7 @@ FAMILIES = [
 
 def family(env_name: str) -> str:
     for name, prefixes in FAMILIES:
-        if any(env_name.startswith(p) for p in prefixes):
+        if any(p in env_name for p in prefixes):
             return name
     return "Other"
 
@@ -49,17 +49,25 @@ def shipped_spec_file(spec_name: str) -> str | None:
     return None
 
 
-def run_row(run_dir: Path, refs: dict[str, Any]) -> dict[str, Any]:
+def run_rows(run_dir: Path, refs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (agent, env) pair of the run: a single row for one agent in one env."""
     spec = json.loads((run_dir / "spec.json").read_text())
-    env = spec["env"][0]
-    algo = spec["agent"][0]["algorithm"]["name"]
-    if spec["agent"][0]["memory"]["name"] == "PrioritizedReplay":
+    pairs = sorted({p.name for p in run_dir.glob("session_*/a*_e*") if p.is_dir()})
+    if not pairs:
+        return [run_row(run_dir, spec, refs, 0, 0, "")]
+    return [run_row(run_dir, spec, refs, int(label[1:label.index("_")]), int(label.rsplit("_e", 1)[1]), label) for label in pairs]
+
+
+def run_row(run_dir: Path, spec: dict[str, Any], refs: dict[str, Any], a: int, e: int, pair: str) -> dict[str, Any]:
+    env = spec["env"][e]
+    algo = spec["agent"][a]["algorithm"]["name"]
+    if spec["agent"][a]["memory"]["name"] == "PrioritizedReplay":
         algo += "+PER"
     solved = refs.get("solved", {}).get(env["name"])
-    finals, to_solve, walls, n_solved = [], [], [], 0
+    finals, to_solve, walls, n_solved, randoms = [], [], [], 0, []
     sessions = sorted(run_dir.glob("session_*"))
     for s in sessions:
-        train = s / "train.csv"
+        train = s / pair / "train.csv"
         if not train.is_file():
             continue
         df = pd.read_csv(train)
@@ -67,6 +75,9 @@ def run_row(run_dir: Path, refs: dict[str, Any]) -> dict[str, Any]:
         if ma.empty:
             continue
         finals.append(float(ma.iloc[-1]))
+        metrics = s / pair / "metrics.json"
+        if metrics.is_file() and json.loads(metrics.read_text()).get("random_baseline") is not None:
+            randoms.append(float(json.loads(metrics.read_text())["random_baseline"]))
         walls.append(float(df["wall_t"].iloc[-1]))
         if solved is not None:
             n_solved += int(ma.iloc[-1] >= solved)
@@ -81,9 +92,10 @@ def run_row(run_dir: Path, refs: dict[str, Any]) -> dict[str, Any]:
             published.append(f"{source.get('title', key)}: {entry['return']:g}")
     return {
         "family": family(env["name"]),
-        "spec": spec["name"],
+        "spec": f"{spec['name']} {pair}".strip(),
         "env": env["name"],
         "final": f"{statistics.mean(finals):.1f} ± {statistics.stdev(finals):.1f}" if len(finals) > 1 else (f"{finals[0]:.1f}" if finals else "n/a"),
+        "random": f"{randoms[0]:.2f}" if randoms else "n/a",
         "solved": f"{n_solved}/{len(sessions)}" if solved is not None else "n/a",
         "to_solve": f"{int(statistics.median(to_solve)):,}" if to_solve else "—",
         "budget": f"{env['max_frame']:,}",
@@ -95,16 +107,16 @@ def run_row(run_dir: Path, refs: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    header = ("| spec | env | final return_ma (mean ± sd) | sessions solved | median frames to solve | budget (frames) "
+    header = ("| spec | env | final return_ma (mean ± sd) | random policy | sessions solved | median frames to solve | budget (frames) "
               "| sessions | slowest session wall (s) | published | reproduce |")
     lines: list[str] = []
     for fam, _ in [*FAMILIES, ("Other", ())]:
         fam_rows = [r for r in rows if r["family"] == fam]
         if not fam_rows:
             continue
-        lines += [f"### {fam}", "", header, "|" + "---|" * 10]
+        lines += [f"### {fam}", "", header, "|" + "---|" * 11]
         for r in fam_rows:
-            lines.append(f"| {r['spec']} | {r['env']} | {r['final']} | {r['solved']} | {r['to_solve']} | {r['budget']} "
+            lines.append(f"| {r['spec']} | {r['env']} | {r['final']} | {r['random']} | {r['solved']} | {r['to_solve']} | {r['budget']} "
                          f"| {r['sessions']} | {r['wall']} | {r['published']} | {r['command']} |")
         lines.append("")
     return "\n".join(lines)
@@ -115,7 +127,7 @@ def main() -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path)
     args = parser.parse_args()
     refs = load_references()
-    rows = [run_row(d, refs) for d in args.run_dirs if (d / "spec.json").is_file()]
+    rows = [row for d in args.run_dirs if (d / "spec.json").is_file() for row in run_rows(d, refs)]
     print(markdown(rows))
 
 

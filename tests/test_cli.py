@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 
 SLM_LAB = str(Path(sys.executable).parent / "slm-lab")
 

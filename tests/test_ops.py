@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control import ops
 from slm_lab.lib import config, pids
 

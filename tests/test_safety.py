@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, tiny_spec, write_spec_file
+from spec_helpers import REPO, tiny_spec, write_spec_file
 from slm_lab.control.session import load_checkpoint
 from slm_lab.spec.errors import SpecError
 

@@ -138,15 +138,19 @@ def enjoy(spec: Spec, model_path: Path, episodes: int | None = None) -> float:
     """Replay a saved model greedily for `episodes` (default meta.eval_episodes) and return the mean."""
     from slm_lab.aeb import AgentSpace, EnvSpace
     from slm_lab.control.session import evaluate, load_checkpoint
-    from slm_lab.env.gymnasium import GymEnv
+    from slm_lab.env import make_env
     from slm_lab.lib.seeding import derive_seed, seed_everything
 
     seed = derive_seed(spec.meta.seed, 0, 0) + 17
     seed_everything(seed)
     env_space = EnvSpace(spec, seed)
     agent = AgentSpace(spec, env_space, seed).agents[0]
-    agent.load_state_dict(load_checkpoint(model_path), weights_only=True)
-    eval_env = GymEnv(spec.env[0], seed, num_envs=episodes or spec.meta.eval_episodes)
+    state = load_checkpoint(model_path)
+    agent.load_state_dict(state, weights_only=True)
+    # whole games, raw rewards, and the observation statistics the model was trained with
+    eval_env = make_env(spec.env[0], seed, num_envs=episodes or spec.meta.eval_episodes, evaluation=True)
+    if state.get("env_norm") and hasattr(eval_env, "load_norm_state_dict"):
+        eval_env.load_norm_state_dict(state["env_norm"])
     try:
         return evaluate(agent, eval_env)
     finally:

@@ -17,7 +17,7 @@ from slm_lab.agent.algorithm.sac import soft_q_target, temperature_loss
 from slm_lab.agent.policy import tanh_gaussian_sample
 from slm_lab.control.session import Session
 from slm_lab.env.gymnasium import BodySpaces
-from slm_lab.spec.loader import validate
+from slm_lab.spec.loader import load_spec, validate
 from slm_lab.spec.schema import AgentSpec
 
 BOX = BodySpaces(obs_dim=3, action_dim=2, is_discrete=False, num_bodies=2,
@@ -181,3 +181,15 @@ def test_pendulum_learns_quickly(tmp_path: Path):
     final = evals["return"].iloc[-1]
     print(f"sac pendulum: final eval {final:.1f} in {time.perf_counter() - t0:.0f}s")
     assert final > -600, f"final greedy evaluation {final:.1f}"
+
+
+@pytest.mark.slow
+def test_discrete_sac_learns_cartpole(tmp_path: Path):
+    """The shipped discrete spec on 40% of its budget (a few minutes): clearly above random (about 22)."""
+    spec = load_spec("benchmark/sac/sac_cartpole.json", "sac_cartpole",
+                     ["env.0.max_frame=40000", "meta.max_session=1", "meta.eval_frequency=5000"])
+    Session(spec, tmp_path).run()
+    train, evals = pd.read_csv(tmp_path / "train.csv"), pd.read_csv(tmp_path / "eval.csv")
+    print(f"discrete sac cartpole: final return_ma {train['return_ma'].iloc[-1]:.1f}, best eval {evals['return'].max():.1f}")
+    assert train["return_ma"].iloc[-1] > 100
+    assert evals["return"].max() > 200

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control.benchmark import benchmark_markdown, load_references, prepare_benchmark, reference_key
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import validate

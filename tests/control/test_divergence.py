@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from conftest import tiny_spec
+from spec_helpers import tiny_spec
 from slm_lab.control.session import load_checkpoint
 from slm_lab.control.trial import Trial
 from slm_lab.lib.seeding import derive_seed

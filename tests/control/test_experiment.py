@@ -20,7 +20,7 @@ from typing import Iterator
 import pandas as pd
 import pytest
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.spec.loader import load_spec
 
 BIN = Path(sys.executable).parent

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.agent.memory.replay import Replay
 from slm_lab.control import resume
 from slm_lab.control import session as session_mod

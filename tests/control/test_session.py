@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_spec
+from spec_helpers import tiny_spec
 from slm_lab.control.session import Session, load_checkpoint
 from slm_lab.env.gymnasium import GymEnv
 from slm_lab.spec.loader import validate

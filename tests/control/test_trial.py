@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import tiny_spec
+from spec_helpers import tiny_spec
 from slm_lab.control.trial import Trial
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.loader import validate

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_spec, write_spec_file
+from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.spec import schema, search
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import check_file, load_spec, validate
