@@ -84,6 +84,12 @@ def run_row(run_dir: Path, spec: dict[str, Any], refs: dict[str, Any], a: int, e
             hit = df[df["return_ma"] >= solved]
             if len(hit):
                 to_solve.append(int(hit["frame"].iloc[0]))
+    iqm = "n/a"
+    trial_file = run_dir / pair / "trial_metrics.json"
+    if trial_file.is_file():
+        t = json.loads(trial_file.read_text()).get("trial", {})
+        if t.get("final_return_iqm") is not None:
+            iqm = f"{t['final_return_iqm']:.1f} [{t['final_return_iqm_ci_low']:.1f}, {t['final_return_iqm_ci_high']:.1f}]"
     spec_file = shipped_spec_file(spec["name"])
     published = []
     for key, source in refs.get("sources", {}).items():
@@ -95,6 +101,7 @@ def run_row(run_dir: Path, spec: dict[str, Any], refs: dict[str, Any], a: int, e
         "spec": f"{spec['name']} {pair}".strip(),
         "env": env["name"],
         "final": f"{statistics.mean(finals):.1f} ± {statistics.stdev(finals):.1f}" if len(finals) > 1 else (f"{finals[0]:.1f}" if finals else "n/a"),
+        "iqm": iqm,
         "random": f"{randoms[0]:.2f}" if randoms else "n/a",
         "solved": f"{n_solved}/{len(sessions)}" if solved is not None else "n/a",
         "to_solve": f"{int(statistics.median(to_solve)):,}" if to_solve else "—",
@@ -107,16 +114,16 @@ def run_row(run_dir: Path, spec: dict[str, Any], refs: dict[str, Any], a: int, e
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    header = ("| spec | env | final return_ma (mean ± sd) | random policy | sessions solved | median frames to solve | budget (frames) "
+    header = ("| spec | env | final return_ma (mean ± sd) | final greedy eval, IQM [95% CI] | random policy | sessions solved | median frames to solve | budget (frames) "
               "| sessions | slowest session wall (s) | published | reproduce |")
     lines: list[str] = []
     for fam, _ in [*FAMILIES, ("Other", ())]:
         fam_rows = [r for r in rows if r["family"] == fam]
         if not fam_rows:
             continue
-        lines += [f"### {fam}", "", header, "|" + "---|" * 11]
+        lines += [f"### {fam}", "", header, "|" + "---|" * 12]
         for r in fam_rows:
-            lines.append(f"| {r['spec']} | {r['env']} | {r['final']} | {r['random']} | {r['solved']} | {r['to_solve']} | {r['budget']} "
+            lines.append(f"| {r['spec']} | {r['env']} | {r['final']} | {r['iqm']} | {r['random']} | {r['solved']} | {r['to_solve']} | {r['budget']} "
                          f"| {r['sessions']} | {r['wall']} | {r['published']} | {r['command']} |")
         lines.append("")
     return "\n".join(lines)

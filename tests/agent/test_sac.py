@@ -17,6 +17,7 @@ from slm_lab.agent.algorithm.sac import soft_q_target, temperature_loss
 from slm_lab.agent.policy import tanh_gaussian_sample
 from slm_lab.control.session import Session
 from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import load_spec, validate
 from slm_lab.spec.schema import AgentSpec
 
@@ -160,6 +161,14 @@ def test_checkpoint_round_trip_keeps_the_temperature():
     fresh.load_state_dict(agent.state_dict())
     assert fresh.log_alpha.alpha().item() == agent.log_alpha.alpha().item()
     assert torch.equal(flat(fresh.target_critics), flat(agent.target_critics))
+
+
+def test_sac_needs_a_replay_memory():
+    raw = {"name": "s", "agent": [{"algorithm": {"name": "SAC"}, "memory": {"name": "OnPolicyBatchReplay"}}],
+           "env": [{"name": "Pendulum-v1"}]}
+    with pytest.raises(SpecError) as err:
+        validate(raw)
+    assert str(err.value) == "s: agent[0]: memory OnPolicyBatchReplay does not fit algorithm SAC (use one of: Replay)"
 
 
 def test_pendulum_learns_quickly(tmp_path: Path):
