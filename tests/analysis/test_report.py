@@ -6,7 +6,6 @@ import json
 import math
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 from analysis_helpers import assert_png, make_spec, write_session

@@ -56,7 +56,7 @@ def test_same_seed_same_numbers_other_session_other_numbers(tmp_path: Path):
 
 def test_truncation_keeps_the_final_observation_apart_from_the_reset_one():
     env = GymEnv(EnvSpec(name="CartPole-v1", num_envs=2, max_t=5), seed=0)
-    state = env.reset()
+    env.reset()
     for t in range(5):
         result = env.step(np.zeros(2, dtype=np.int64))
     assert result.truncated.all() and not result.terminated.any()
