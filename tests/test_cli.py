@@ -93,6 +93,8 @@ def test_jobs_file_runs_every_job_in_order(tmp_path: Path, a2c_file: Path, isola
     (("run", "{a2c}"), "give both SPEC_FILE and SPEC_NAME"),
     (("run", "--jobs", "/no/jobs.json"), "no job file at /no/jobs.json"),
     (("plot", "/no/such/run"), "plot: '/no/such/run' is not a run folder"),
+    (("run", "benchmark/sarsa/sarsa_cartpole.json", "sarsa_cartpole", "dev", "-s", "env.0.name=Pendulum-v1"),
+     "algorithm SARSA needs discrete actions, but env 'Pendulum-v1' has continuous actions"),
 ])
 def test_bad_run_input_exits_2_with_one_line_and_writes_nothing(args, fragment, a2c_file: Path, isolated_dirs: Path):
     args = tuple(a.replace("{a2c}", str(a2c_file)) for a in args)

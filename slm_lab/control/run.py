@@ -67,6 +67,9 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
         return spec, Mode("train", str(run_dir))  # `latest` resolved once, here
     spec = load_spec(spec_file, spec_name, overrides, variables, mode=mode.kind)
     check_env_names(spec)
+    from slm_lab.agent.algorithm import check_action_spaces
+
+    check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
     if mode.kind == "enjoy":
         check_model(find_model(mode.target or ""))
     if mode.kind == "search" and not spec.search:
