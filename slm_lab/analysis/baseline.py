@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from slm_lab.lib import io
+from slm_lab.lib.config import CACHE_DIR_ENV, cache_dir  # noqa: F401  (one cache dir for the whole lab)
 from slm_lab.lib.logger import get_logger
 
 logger = get_logger(__name__)
@@ -27,20 +27,10 @@ logger = get_logger(__name__)
 DEFAULT_EPISODES = 100
 SHIPPED_FILE = Path(__file__).with_name("random_baselines.json")
 CACHE_FILE_NAME = "random_baselines.json"
-CACHE_DIR_ENV = "SLM_LAB_CACHE_DIR"
 # a safety net for envs without a time limit: a random policy could otherwise run forever
 MAX_EPISODE_STEPS = 100_000
 
 _memo: dict[str, float] = {}
-
-
-def cache_dir() -> Path:
-    """Where measured baselines are kept between runs."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "slm_lab"
 
 
 def cache_key(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,

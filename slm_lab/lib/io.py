@@ -43,6 +43,7 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results follow the user's umask like any file
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()
@@ -51,6 +52,15 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask sets it too, which is not thread-safe
 
 
 def write_text(path: str | Path, text: str) -> None:
