@@ -90,9 +90,14 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     typer.echo(f"results: {result['run_dir']}")
     if result.get("num_failed_sessions"):
         typer.echo(f"failed:  {result['num_failed_sessions']} session(s), each with its reason in session_<j>/error.txt")
-    report = Path(result["run_dir"]) / "report.html"
+    run_dir = Path(result["run_dir"])
+    for graph in sorted(run_dir.glob("trial_graph_*.png")) + sorted(run_dir.glob("a*_e*/trial_graph_return.png")):
+        typer.echo(f"graph:   {graph}")
+    report = run_dir / "report.html"
     if report.exists():
         typer.echo(f"report:  {report}")
+    for pair_report in sorted(run_dir.glob("a*_e*/report.html")):
+        typer.echo(f"report:  {pair_report}")
 
 
 @app.command()
