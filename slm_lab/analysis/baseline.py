@@ -71,22 +71,6 @@ def _lookup(table: dict[str, Any], key: str) -> float | None:
     return None
 
 
-def _gym_id(name: str) -> str:
-    """Gymnasium ids pass through; a `module:Class` entry point is registered under a lab id."""
-    import gymnasium as gym
-
-    if ":" in name and name not in gym.envs.registry:
-        env_id = f"slm_lab/{name.replace(':', '.')}-v0"
-        if env_id not in gym.envs.registry:
-            gym.register(id=env_id, entry_point=name)
-        return env_id
-    if name.startswith("ALE/"):
-        import ale_py
-
-        gym.register_envs(ale_py)
-    return name
-
-
 def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
                             episodes: int = DEFAULT_EPISODES, seed: int = 0) -> dict[str, Any]:
     """Run a uniformly random policy for `episodes` episodes; mean, std and episode count."""
@@ -99,7 +83,9 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
     make_kwargs = dict(kwargs or {})
     if max_t is not None:
         make_kwargs["max_episode_steps"] = max_t
-    env = gym.make(_gym_id(name), **make_kwargs)
+    from slm_lab.env.gymnasium import env_id
+
+    env = gym.make(env_id(name), **make_kwargs)
     env.action_space.seed(seed)
     returns = []
     try:

@@ -43,7 +43,7 @@ class StepResult:
     truncated: np.ndarray
 
 
-def _env_id(name: str) -> str:
+def env_id(name: str) -> str:
     """Register a `module:Class` entry point under a lab id; Gymnasium ids pass through."""
     if ":" in name and name not in gym.envs.registry:
         env_id = f"slm_lab/{name.replace(':', '.')}-v0"
@@ -65,7 +65,7 @@ def make_vector_env(spec: EnvSpec, num_envs: int, evaluation: bool = False) -> g
         kwargs["max_episode_steps"] = spec.max_t
     try:
         venv = gym.make_vec(
-            _env_id(spec.name),
+            env_id(spec.name),
             num_envs=num_envs,
             vectorization_mode=spec.vectorization,
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
