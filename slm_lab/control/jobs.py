@@ -5,10 +5,9 @@ validated before the first one starts, and each prints its own summary when it e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from slm_lab.spec.errors import SpecError
+from slm_lab.spec.errors import SpecError, read_json_input
 
 DEFAULT_JOBS_FILE = Path("config/experiments.json")
 
@@ -17,10 +16,7 @@ def read_jobs(path: Path = DEFAULT_JOBS_FILE) -> list[tuple[str, str, str]]:
     """[(spec_file, spec_name, mode), ...] in file order."""
     if not path.is_file():
         raise SpecError(f"no arguments given and no job file at {path} (write {{\"spec.json\": {{\"name\": \"train\"}}}} there)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    data = read_json_input(path)
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{path}: expected {{spec_file: {{spec_name: mode}}}}")
     jobs = []

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from slm_lab.spec.errors import SpecError
+from slm_lab.spec.errors import SpecError, read_json_input
 
 CONFIG_ENV = "SLM_LAB_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config/default.json")
@@ -56,12 +56,7 @@ def load_config(create: bool = True) -> dict[str, Any]:
 
             io.write_json(path, DEFAULTS)
         return dict(DEFAULTS)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{path}: cannot read: {e}") from None
+    data = read_json_input(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected an object of settings, like {json.dumps(DEFAULTS)}")
     return _check(data, path)

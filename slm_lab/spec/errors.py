@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,16 @@ def _key(name: str) -> str:
 
 class SpecError(ValueError):
     """A bad spec or bad input: its message is the single line shown to the user."""
+
+
+def read_json_input(path: Path) -> Any:
+    """A JSON file the user gave (spec, jobs, settings): its content, or a one-line SpecError."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{path}: cannot read: {e}") from None
 
 
 def format_path(loc: tuple[Any, ...]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from slm_lab.spec.errors import SpecError, format_validation_error, show
+from slm_lab.spec.errors import SpecError, format_validation_error, read_json_input, show
 from slm_lab.spec.schema import Spec
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -37,12 +37,7 @@ def resolve_spec_path(spec_file: str | Path) -> Path:
 def read_spec_file(spec_file: str | Path) -> dict[str, Any]:
     """The file's named specs as plain dicts."""
     path = resolve_spec_path(spec_file)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{path}: cannot read: {e}") from None
+    data = read_json_input(path)
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{path}: expected an object of named specs, like {{\"my_spec\": {{...}}}}")
     for name, raw in data.items():

@@ -16,8 +16,10 @@ from slm_lab.agent.memory import MEMORIES
 from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer
 from slm_lab.agent.policy import (
     Schedule,
+    boltzmann,
     categorical_log_prob_entropy,
     categorical_sample,
+    epsilon_greedy,
     gaussian_log_prob_entropy,
     gaussian_sample,
 )
@@ -49,6 +51,7 @@ class Algorithm:
         self.frame = 0
         self.env_steps = 0  # vector steps: every body moved once
         self.opt_step = 0
+        self.last_target_update = 0  # frame of the last target-net copy (algorithms with target nets)
         self.memory = self._build_memory()
         self.loss_fn = build_loss(spec.net.loss_spec)
         self._losses: list[torch.Tensor] = []
@@ -122,7 +125,8 @@ class Algorithm:
             "nets": {k: v.state_dict() for k, v in self.nets.items()},
             "optims": {k: v.state_dict() for k, v in self.optims.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-            "counters": {"frame": self.frame, "env_steps": self.env_steps, "opt_step": self.opt_step},
+            "counters": {"frame": self.frame, "env_steps": self.env_steps, "opt_step": self.opt_step,
+                         "last_target_update": self.last_target_update},
             # the generator behind exploration and replay sampling (shared with the memory);
             # JSON keeps its 128-bit integers plain for a weights-only load
             "rng": json.dumps(self.rng.bit_generator.state),
@@ -143,6 +147,7 @@ class Algorithm:
         self.frame = counters.get("frame", 0)
         self.env_steps = counters.get("env_steps", 0)
         self.opt_step = counters.get("opt_step", 0)
+        self.last_target_update = counters.get("last_target_update", 0)
         if "rng" in state:  # set in place: the memory holds the same generator object
             self.rng.bit_generator.state = json.loads(state["rng"])
         pending = state.get("pending", {})
@@ -150,8 +155,44 @@ class Algorithm:
         self._entropies = list(pending["entropies"].unbind()) if "entropies" in pending else []
 
 
+    # --- target nets ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sync_target(self, target: nn.Module, source: nn.Module) -> None:
+        """Polyak-average `target` towards `source` (net.update_type polyak), or copy it once
+        `net.update_frequency` frames have passed since the last copy (replace)."""
+        if self.net_spec.update_type == "polyak":
+            torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), self.net_spec.polyak_coef)
+        elif self.frame - self.last_target_update >= self.net_spec.update_frequency:
+            target.load_state_dict(source.state_dict())
+            self.last_target_update = self.frame
+
+
 def _stack(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([v.detach().float().reshape(()) for v in values]) if values else torch.zeros(0)
+
+
+class ValueBased(Algorithm):
+    """Shared by Q-learning methods: epsilon-greedy or Boltzmann acting over `self.net`'s Q values,
+    with `explore_var_spec` as the schedule of epsilon or the temperature."""
+
+    def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
+        super().__init__(spec, spaces, max_frame, seed)
+        self.explore = Schedule(spec.algorithm.explore_var_spec)
+
+    @torch.inference_mode()
+    def act(self, state: np.ndarray) -> np.ndarray:
+        q = self.net(torch.from_numpy(state))
+        if self.algo_spec.action_policy == "boltzmann":
+            return boltzmann(q, self.explore.value(self.frame))
+        return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
+
+    @torch.inference_mode()
+    def act_greedy(self, state: np.ndarray) -> np.ndarray:
+        return self.net(torch.from_numpy(state)).argmax(-1).numpy()
+
+    def explore_var(self) -> float:
+        return self.explore.value(self.frame)
 
 
 class PolicyGradient(Algorithm):

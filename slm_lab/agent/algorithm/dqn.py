@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 
-from slm_lab.agent.algorithm.base import Algorithm
+from slm_lab.agent.algorithm.base import ValueBased
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import LOSSES, gradient_step
-from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
-class DQN(Algorithm):
+class DQN(ValueBased):
     """Q-learning with a replay memory and a target net:
 
     y = r + gamma * (1 - terminated) * max_a' Q_target(s', a');  loss = L(Q(s, a), y).
@@ -32,22 +30,6 @@ class DQN(Algorithm):
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
         # per-sample losses: prioritized replay weights each by its importance-sampling weight
         self.sample_loss_fn = LOSSES[spec.net.loss_spec.name](reduction="none")
-        self.explore = Schedule(spec.algorithm.explore_var_spec)
-        self.last_target_update = 0
-
-    @torch.inference_mode()
-    def act(self, state: np.ndarray) -> np.ndarray:
-        q = self.net(torch.from_numpy(state))
-        if self.algo_spec.action_policy == "boltzmann":
-            return boltzmann(q, self.explore.value(self.frame))
-        return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
-
-    @torch.inference_mode()
-    def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        return self.net(torch.from_numpy(state)).argmax(-1).numpy()
-
-    def explore_var(self) -> float:
-        return self.explore.value(self.frame)
 
     def to_train(self) -> bool:
         a = self.algo_spec
@@ -80,23 +62,9 @@ class DQN(Algorithm):
             self.update_target()
         return total / self.algo_spec.training_batch_iter
 
-    @torch.no_grad()
     def update_target(self) -> None:
-        if self.net_spec.update_type == "polyak":
-            tau = self.net_spec.polyak_coef
-            torch._foreach_lerp_(list(self.target_net.parameters()), list(self.net.parameters()), tau)
-        elif self.frame - self.last_target_update >= self.net_spec.update_frequency:
-            self.target_net.load_state_dict(self.net.state_dict())
-            self.last_target_update = self.frame
+        self.sync_target(self.target_net, self.net)
 
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state["counters"]["last_target_update"] = self.last_target_update
-        return state
-
-    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
-        super().load_state_dict(state, weights_only)
-        self.last_target_update = state.get("counters", {}).get("last_target_update", 0)
 
 
 class DoubleDQN(DQN):

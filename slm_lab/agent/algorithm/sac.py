@@ -100,7 +100,6 @@ class SAC(Algorithm):
             self.optims["alpha"] = build_optimizer(net_spec.optim_spec, [self.log_alpha.value])
         self.policy_params = list(self.policy.parameters())
         self.critic_params = list(self.critics.parameters())
-        self.last_target_update = 0
 
     # --- acting ---------------------------------------------------------------------------
 
@@ -206,19 +205,6 @@ class SAC(Algorithm):
             self._entropies.append(entropy.detach().mean())
         return total / a.training_batch_iter
 
-    @torch.no_grad()
     def update_target(self) -> None:
-        if self.net_spec.update_type == "polyak":
-            torch._foreach_lerp_(list(self.target_critics.parameters()), self.critic_params, self.net_spec.polyak_coef)
-        elif self.frame - self.last_target_update >= self.net_spec.update_frequency:
-            self.target_critics.load_state_dict(self.critics.state_dict())
-            self.last_target_update = self.frame
+        self.sync_target(self.target_critics, self.critics)
 
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state["counters"]["last_target_update"] = self.last_target_update
-        return state
-
-    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
-        super().load_state_dict(state, weights_only)
-        self.last_target_update = state.get("counters", {}).get("last_target_update", 0)

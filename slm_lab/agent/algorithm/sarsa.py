@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from slm_lab.agent.algorithm.base import Algorithm
+from slm_lab.agent.algorithm.base import ValueBased
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
-from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
-class SARSA(Algorithm):
+class SARSA(ValueBased):
     """y_t = r_t + gamma * (1 - terminated_t) * Q(s'_t, a'_t);  loss = L(Q(s_t, a_t), y_t).
 
     a'_t is the action the behaviour policy (epsilon-greedy or Boltzmann over Q) took next:
@@ -31,21 +29,6 @@ class SARSA(Algorithm):
         self.net = NETS[spec.net.type](spec.net, spaces.obs_dim, [spaces.action_dim])
         self.nets = {"net": self.net}
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
-        self.explore = Schedule(spec.algorithm.explore_var_spec)
-
-    @torch.inference_mode()
-    def act(self, state: np.ndarray) -> np.ndarray:
-        q = self.net(torch.from_numpy(state))
-        if self.algo_spec.action_policy == "boltzmann":
-            return boltzmann(q, self.explore.value(self.frame))
-        return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
-
-    @torch.inference_mode()
-    def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        return self.net(torch.from_numpy(state)).argmax(-1).numpy()
-
-    def explore_var(self) -> float:
-        return self.explore.value(self.frame)
 
     def policy_sample(self, q: torch.Tensor) -> torch.Tensor:
         """Actions of the behaviour policy for a batch of Q rows, in torch (no numpy round trip)."""
