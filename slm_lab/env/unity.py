@@ -58,7 +58,7 @@ import numpy as np
 
 from slm_lab.env.clock import Clock
 from slm_lab.env.gymnasium import BodySpaces, StepResult
-from slm_lab.env.unity_install import UNITY_ENVS, binary_path, is_installed
+from slm_lab.env.unity_install import UNITY_ENVS, binary_path, is_installed, unity_options
 from slm_lab.lib import pids
 from slm_lab.lib.logger import get_logger
 from slm_lab.spec.errors import SpecError
@@ -71,8 +71,50 @@ MAX_SEND = 12000  # Unity reads each message with one receive into a buffer of t
 DEFAULT_TIMEOUT_S = 60.0  # launch takes 0.6-2.2 s and a step a few ms; this only catches hangs
 EXIT_WAIT_S = 2.0  # a player exits within ~0.2 s of EXIT
 PR_SET_PDEATHSIG = 1
-BRAIN_KWARG = "brain"  # env.kwargs key naming the controlled brain; every other key is a reset parameter
 WORKDIR_PREFIX = "slm-unity-"  # + <env>-<lab pid>-<random>, in the system temp folder
+
+
+# Tennis observations (8 per player, measured on the shipped player): own x, own y, own vx,
+# own vy, ball x, ball y, ball vx, ball vy. The player already mirrors every x quantity (and
+# the x action) for the player on the +x side of its net, so both players of a court see
+# their own half at negative x and action 1 moves either towards the net. But the x
+# positions are world coordinates: the 16 courts sit at different x (nets at 0, +-44.4,
+# +-45.6, +-90 in observation space), so the same situation looks different on every court.
+# court_relative subtracts each body's net position from the two x positions; velocities
+# need nothing, and nothing needs mirroring.
+TENNIS_X = (0, 4)  # the observation entries that are x positions (player, ball)
+# Where the player puts things (net-relative, own frame), seen on every run: at the
+# academy reset the ball is exactly SERVE_X from the net, on one side or the other, and the
+# player is on its own half; each episode then starts with the player at -EPISODE_START_X.
+TENNIS_SERVE_X = 7.0
+TENNIS_EPISODE_START_X = 7.0
+TENNIS_HALF = (-12.0, 0.5)  # a player's x at the academy reset lies in here (net-relative)
+
+
+def tennis_net_offsets(reset_states: np.ndarray) -> np.ndarray:
+    """Each body's net position, in its own observation frame, from an academy-reset state.
+
+    The ball is SERVE_X from the net, so the net is at ball x + SERVE_X or ball x - SERVE_X;
+    the two candidates are 14 apart and the player's half is narrower, so exactly one of them
+    has the player on its own half. Raises ValueError when not exactly one fits (a different
+    build, or a state that is not from an academy reset).
+    """
+    ball, player = reset_states[:, TENNIS_X[1]], reset_states[:, TENNIS_X[0]]
+    lo, hi = TENNIS_HALF
+    offsets = np.empty(len(reset_states), dtype=np.float32)
+    for b in range(len(reset_states)):
+        fits = [k for k in (ball[b] + TENNIS_SERVE_X, ball[b] - TENNIS_SERVE_X) if lo <= player[b] - k <= hi]
+        if len(fits) != 1:
+            raise ValueError(f"body {b}: cannot place its net from the reset state (player x {player[b]:g}, ball x {ball[b]:g})")
+        offsets[b] = fits[0]
+    return offsets
+
+
+def court_relative(states: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """[B, 8] tennis states with the x positions made relative to each body's own net."""
+    out = states.copy()
+    out[:, list(TENNIS_X)] -= offsets[:, None]
+    return out
 
 
 class UnityEnvError(RuntimeError):
@@ -228,7 +270,12 @@ class UnityEnv:
         self.timeout_s = timeout_s
         if num_envs not in (None, 1):
             logger.debug("%s has a fixed number of bodies; num_envs=%s is ignored", spec.name, num_envs)
-        self.brain_name, self.reset_params = self._split_kwargs(spec.kwargs)
+        options = unity_options(self.name, spec.kwargs)
+        self.brain_name, self.reset_params = options.brain, options.reset_params
+        self.action_size_override = options.action_size
+        self.court_relative = options.court_relative
+        self.net_offsets: np.ndarray | None = None  # court_relative: each body's net x, from the first reset
+        self._warned_offsets = False
         self.binary = Path(binary) if binary is not None else binary_path(self.name)
         if binary is None and not is_installed(self.name):
             raise SpecError(f"env {spec.name!r} is not installed: run `slm-lab env install {self.name}`")
@@ -256,20 +303,6 @@ class UnityEnv:
                     spec.name, self.brain.name, self.num_bodies)
 
     # --- set-up -------------------------------------------------------------------------
-
-    @staticmethod
-    def _split_kwargs(kwargs: dict[str, Any]) -> tuple[str | None, dict[str, float]]:
-        brain = kwargs.get(BRAIN_KWARG)
-        if brain is not None and not isinstance(brain, str):
-            raise SpecError(f"env.kwargs.{BRAIN_KWARG}: {brain!r} is not a brain name")
-        params: dict[str, float] = {}
-        for key, value in kwargs.items():
-            if key == BRAIN_KWARG:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SpecError(f"env.kwargs.{key}: {value!r} is not a number (Unity reset parameters are numbers)")
-            params[key] = float(value)
-        return brain, params
 
     def _launch(self, port: int) -> None:
         res = self._res
@@ -356,9 +389,22 @@ class UnityEnv:
             with_agents = [b for b in self.external if burst[b]["agents"]]
             raise SpecError(f"env {self.spec.name!r}: brain {name} has no agents (brains with agents: {', '.join(with_agents) or 'none'})")
         self._first_burst = burst
+        if self.court_relative:
+            if self.brain.state_size != 8:
+                raise SpecError(f"env {self.spec.name!r}: court_relative expects 8 tennis observations, brain {name} has {self.brain.state_size}")
+            try:
+                self.net_offsets = tennis_net_offsets(self._raw_states(burst[name]))
+            except ValueError as e:
+                raise self._error(f"court_relative: {e}") from None
         b = self.brain
+        if self.action_size_override is not None and not b.discrete_action:
+            raise SpecError(f"env {self.spec.name!r}: action_size applies to discrete brains; {name} is continuous")
         if b.discrete_action:
-            self.spaces = BodySpaces(b.state_size, b.action_size, True, self.num_bodies)
+            # the override exists because a player may obey more actions than its brain
+            # declares (3dball declares 2, its agent code also tilts about the second axis
+            # with 3 and 4: bench/unity_3dball_ceiling.py); indices are sent as they are
+            n_actions = self.action_size_override or b.action_size
+            self.spaces = BodySpaces(b.state_size, n_actions, True, self.num_bodies)
         else:
             # ml-agents continuous controllers expect actions in [-1, 1]
             ones = np.ones(b.action_size, dtype=np.float32)
@@ -447,10 +493,17 @@ class UnityEnv:
 
     # --- the GymEnv interface -------------------------------------------------------------
 
-    def _states(self, msg: dict[str, Any]) -> np.ndarray:
+    def _raw_states(self, msg: dict[str, Any]) -> np.ndarray:
         """The brain's states as [B, obs], rows in the fixed body order of `agent_ids`."""
         states = np.asarray(msg["states"], dtype=np.float32).reshape(len(msg["agents"]), self.brain.state_size)
         return states[self._order(msg)]
+
+    def _states(self, msg: dict[str, Any]) -> np.ndarray:
+        """What the bodies see: the raw states, court-relative where that is on."""
+        states = self._raw_states(msg)
+        if self.net_offsets is not None:
+            states = court_relative(states, self.net_offsets)
+        return states
 
     def _order(self, msg: dict[str, Any]) -> np.ndarray | slice:
         ids = msg["agents"]
@@ -526,6 +579,8 @@ class UnityEnv:
             self._remember_order(reset_burst)
             obs = self._states(reset_burst[self.brain.name])
         done = terminated | truncated
+        if self.net_offsets is not None and terminated.any() and not self._warned_offsets:
+            self._check_offsets(obs[terminated])
         n_done = int(done.sum())
         for b in np.flatnonzero(done):  # only on episode ends
             self.finished.append((int(b), float(self.body_returns[b]), int(self.body_lengths[b])))
@@ -533,6 +588,15 @@ class UnityEnv:
         self.body_lengths[done] = 0
         self.clock.tick(self.num_bodies, n_done)
         return StepResult(obs, next_state, reward, terminated, truncated)
+
+    def _check_offsets(self, starts: np.ndarray) -> None:
+        """Every tennis episode starts with the player EPISODE_START_X behind its net: a
+        free check, on real episode starts, of the offsets found at the academy reset."""
+        off = np.abs(starts[:, TENNIS_X[0]] + TENNIS_EPISODE_START_X)
+        if (off > 0.01).any():
+            self._warned_offsets = True
+            logger.warning("%s: court_relative: an episode started %.3g from where the net offsets put it; "
+                           "the observations may not be court-relative", self.spec.name, float(off.max()))
 
     def _remember_order(self, burst: dict[str, dict[str, Any]]) -> None:
         self._n_agents = {name: len(msg["agents"]) for name, msg in burst.items()}

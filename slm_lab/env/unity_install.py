@@ -19,6 +19,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from slm_lab.lib.config import unity_cache_dir
@@ -32,6 +33,47 @@ UNITY_ENVS: dict[str, str] = {
     "tennis": "slm-env-tennis",
 }
 NPM_TIMEOUT_S = 600.0
+
+# env.kwargs keys that configure the lab's adapter rather than the Unity academy; every other
+# key is an academy reset parameter (a number). Checked here, where the spec loader can reach
+# them without importing the adapter, so `slm-lab check` reports mistakes instantly.
+ADAPTER_KWARGS = ("brain", "action_size", "court_relative")
+COURT_RELATIVE_ENVS = ("tennis",)  # court_relative is defined for these envs, and on by default
+
+
+@dataclass(frozen=True)
+class UnityOptions:
+    brain: str | None  # the controlled brain; None = the first external brain
+    action_size: int | None  # a discrete action count used instead of the brain's declared one
+    court_relative: bool  # tennis: positions relative to each body's own net (see slm_lab/env/unity.py)
+    reset_params: dict[str, float]
+
+
+def unity_options(name: str, kwargs: dict) -> UnityOptions:
+    """Split a Unity env's `kwargs` into the adapter's options and the reset parameters,
+    checking their types (SpecError). `name` is the Unity env name (`tennis`)."""
+    brain = kwargs.get("brain")
+    if brain is not None and not isinstance(brain, str):
+        raise SpecError(f"env.kwargs.brain: {brain!r} is not a brain name")
+    action_size = kwargs.get("action_size")
+    if action_size is not None and (isinstance(action_size, bool) or not isinstance(action_size, int) or action_size < 1):
+        raise SpecError(f"env.kwargs.action_size: {action_size!r} is not a positive integer")
+    court = kwargs.get("court_relative")
+    if court is not None and not isinstance(court, bool):
+        raise SpecError(f"env.kwargs.court_relative: {court!r} is not true or false")
+    if court and name not in COURT_RELATIVE_ENVS:
+        raise SpecError(f"env.kwargs.court_relative: only for {', '.join('unity:' + n for n in COURT_RELATIVE_ENVS)}, not unity:{name}")
+    params: dict[str, float] = {}
+    for key, value in kwargs.items():
+        if key in ADAPTER_KWARGS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"env.kwargs.{key}: {value!r} is not a number (Unity reset parameters are numbers)")
+        params[key] = float(value)
+    default_court = name in COURT_RELATIVE_ENVS
+    return UnityOptions(brain, action_size, default_court if court is None else court, params)
+
+
 MARKER = ".installed"  # written last inside the staging folder: a folder without it is not an install
 
 

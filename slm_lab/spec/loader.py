@@ -258,7 +258,7 @@ def _check_multiagent_env(env: Any, where: str) -> None:
     package is installed. Nothing is imported or started here: checks stay instant."""
     import importlib.util
 
-    from slm_lab.env.unity_install import UNITY_ENVS
+    from slm_lab.env.unity_install import UNITY_ENVS, unity_options
 
     name = env.name
     kind, _, rest = name.partition(":")
@@ -281,6 +281,7 @@ def _check_multiagent_env(env: Any, where: str) -> None:
     if getattr(env, "preprocess", "none") == "atari" or getattr(env, "frame_stack", None) not in (None, 1):
         raise SpecError(f"{where}: atari preprocessing and frame_stack are not supported for {kind} envs")
     if kind == "unity":
-        for key, value in env.kwargs.items():
-            if key != "brain" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise SpecError(f"{where}.kwargs.{key}: {show(value)} is not a number (Unity reset parameters are numbers)")
+        try:
+            unity_options(rest, env.kwargs)
+        except SpecError as e:
+            raise SpecError(f"{where}.{str(e).removeprefix('env.')}") from None

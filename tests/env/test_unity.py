@@ -25,7 +25,7 @@ import pytest
 
 from slm_lab.env import make_env
 from slm_lab.env import unity_install
-from slm_lab.env.unity import UnityEnv, UnityEnvError
+from slm_lab.env.unity import UnityEnv, UnityEnvError, court_relative, tennis_net_offsets
 from slm_lab.lib import pids
 from slm_lab.lib.config import CACHE_DIR_ENV, cache_dir
 from slm_lab.spec.errors import SpecError
@@ -236,6 +236,70 @@ def test_tennis_bodies_and_brains(unity_cache: Path):
         UnityEnv(EnvSpec(name="unity:tennis", kwargs={"brain": "MyBrain"}), 0)
 
 
+def test_3dball_action_size_opens_the_second_axis(unity_cache: Path):
+    """The 3dball player declares 2 actions but its agent code also obeys 2 and 3, which tilt
+    the platform about the other axis (obs[1]); actions 0 and 1 tilt about obs[0] only."""
+    with UnityEnv(EnvSpec(name="unity:3dball", kwargs={"action_size": 4}), 0) as env:
+        assert env.brain.action_size == 2 and env.spaces.action_dim == 4
+        moved = {}
+        for a in range(4):
+            start = env.reset()
+            for _ in range(3):
+                state = env.step(np.full(12, a)).state
+            moved[a] = np.abs(state[:, :2] - start[:, :2]).mean(0)  # [rotation obs[0], obs[1]]
+        for a in (0, 1):
+            assert moved[a][0] > 0.1 and moved[a][1] < 0.02
+        for a in (2, 3):
+            assert moved[a][1] > 0.1 and moved[a][0] < 0.02
+
+
+def test_court_relative_on_a_hand_made_court():
+    # one court with its net at world x 45.6; the player mirrors x for the +x side, so its
+    # player sees the world negated. Player A at world 37.6 (8 before the net), B at 53.6;
+    # the ball at world 38.6, 7 from the net on A's side (an academy reset), moving +x.
+    net = 45.6
+    a = [37.6, -1.5, 0.5, 0.0, 38.6, 6.0, 2.0, -1.0]
+    b = [-53.6, -1.5, -0.5, 0.0, -38.6, 6.0, -2.0, -1.0]
+    raw = np.array([a, b], dtype=np.float32)
+    offsets = tennis_net_offsets(raw)
+    assert offsets == pytest.approx([net, -net])
+    rel = court_relative(raw, offsets)
+    assert rel[0] == pytest.approx([-8.0, -1.5, 0.5, 0.0, -7.0, 6.0, 2.0, -1.0], abs=1e-5)
+    assert rel[1] == pytest.approx([-8.0, -1.5, -0.5, 0.0, 7.0, 6.0, -2.0, -1.0], abs=1e-5)
+    assert raw[0, 0] == pytest.approx(37.6)  # the input is left alone
+    # the ball 7 from the net with the player on neither side's half: no single net fits
+    with pytest.raises(ValueError, match="body 0: cannot place its net"):
+        tennis_net_offsets(np.array([[60.0, 0, 0, 0, 38.6, 6, 0, 0]], dtype=np.float32))
+
+
+def test_tennis_is_court_relative_by_default(unity_cache: Path):
+    rng = np.random.default_rng(0)
+    with UnityEnv(EnvSpec(name="unity:tennis", kwargs={"court_relative": False}), 0) as env:
+        raw = env.reset()
+        assert env.net_offsets is None and np.abs(raw[:, [0, 4]]).max() > 80  # courts far from x 0
+    with UnityEnv(EnvSpec(name="unity:tennis"), 0) as env:
+        assert env.court_relative and env.net_offsets is not None
+        assert len(set(np.round(env.net_offsets, 1))) > 2  # the 16 courts are at several x
+        states, starts = [env.reset()], []
+        for _ in range(400):
+            result = env.step(rng.integers(0, 4, size=32))
+            states.append(result.state)
+            starts.append(result.state[result.terminated])
+        states, starts = np.array(states), np.concatenate(starts)
+        # every body now sees its own court: the ball within the court's walls around its net,
+        # itself (mostly) on its own, negative, half
+        assert np.abs(states[:, :, 4]).max() < 12.5
+        assert np.percentile(states[:, :, 0], 95) < 0.5 and states[:, :, 0].min() > -12.0
+        # each episode starts with the player 7 behind its own net, on every court
+        assert len(starts) > 32 and starts[:, 0] == pytest.approx(-7.0, abs=1e-3)
+        assert not env._warned_offsets
+        # x is already mirrored for one side by the player: action 1 moves every body to +x
+        env.reset()
+        for _ in range(2):
+            result = env.step(np.ones(32, dtype=np.int64))
+        assert (result.state[:, 2] > 0).mean() > 0.8  # some stand against the net already
+
+
 # --- exit paths -----------------------------------------------------------------------------
 
 
@@ -390,3 +454,9 @@ def test_check_accepts_known_unity_names_only():
         check_env_names(spec({"name": "unity:3dball", "num_envs": 4}))
     with pytest.raises(SpecError, match="kwargs.gridSize"):
         check_env_names(spec({"name": "unity:gridworld", "kwargs": {"gridSize": "big"}}))
+    check_env_names(spec({"name": "unity:3dball", "kwargs": {"action_size": 4}}))
+    check_env_names(spec({"name": "unity:tennis", "kwargs": {"court_relative": False}}))
+    with pytest.raises(SpecError, match=r"env\[0\].kwargs.action_size: '4' is not a positive integer"):
+        check_env_names(spec({"name": "unity:3dball", "kwargs": {"action_size": "4"}}))
+    with pytest.raises(SpecError, match="kwargs.court_relative: only for unity:tennis, not unity:3dball"):
+        check_env_names(spec({"name": "unity:3dball", "kwargs": {"court_relative": True}}))
