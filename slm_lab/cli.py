@@ -104,7 +104,7 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
 def run(
     spec_file: Optional[str] = typer.Argument(None, help="JSON spec file (path, or relative to slm_lab/spec/)."),
     spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file."),
-    mode: str = typer.Argument("train", help="dev | train | train@<run dir | latest> (resume) | enjoy@<session dir> | search | benchmark"),
+    mode: str = typer.Argument("train", help="dev | train | train@<run dir | latest> (resume) | enjoy@<session dir> | search | search@<experiment dir | latest> (resume) | benchmark"),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a spec value: -s meta.max_session=1"),
     var: list[str] = typer.Option([], "--var", help="Value for a ${name} placeholder: --var env=CartPole-v1"),
     jobs_file: Path = typer.Option(Path("config/experiments.json"), "--jobs", help="Job schedule used with no arguments."),

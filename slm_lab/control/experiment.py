@@ -17,6 +17,11 @@ Early stopping (`meta.search_scheduler: "asha"`): Asynchronous Successive Halvin
 trials by their training return moving average. Trials report it while they run through the
 Trial's progress hook.
 
+Resuming (`search@<experiment dir>`, control/search_resume.py): the driver records the plan
+of drawn trials before Ray starts and each trial's result as Tune reports it
+(control/search_state.py); a resume keeps the trials with a result and runs the others through
+Ray again, continuing those with a folder from their session checkpoints.
+
 Sessions inside a Ray trial run as in train mode (one session in-process, several in a
 spawn pool bounded by the CPUs); a trial reserves `meta.max_session` CPUs (or
 `meta.search_resources.cpu`), at most what the largest node has. A trial that Tune stops
@@ -36,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from slm_lab.lib import io
+from slm_lab.control import search_state
+from slm_lab.lib import io, pids
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -73,6 +79,10 @@ class Plan:
     trials: dict[int, dict[str, Any]] | None = None
     env: dict[str, str] = field(default_factory=dict)
     log_level: int = logging.INFO
+    # search mode: the driver records each trial's result in the folder (search_state.py), so search@ can resume
+    record: bool = False
+    resume: bool = False  # a trial that has a folder continues from its session checkpoints
+    final: set[int] = field(default_factory=set)  # driver side: the trials with a recorded result
 
     def trial_dir(self, index: int) -> Path:
         return Path(self.exp_dir) / f"trial_{index}"
@@ -87,6 +97,28 @@ class Plan:
         if self.trials is not None:
             return self.trials[index]["spec"]
         return _raw_from_values(self, self.trial_values(index, config))
+
+    def complete(self) -> bool:
+        """Every trial of the search has a recorded result (a resume has nothing left to run)."""
+        if self.trials is not None:
+            return set(self.trials) <= self.final
+        return len(self.final) >= int(self.full["meta"]["max_trial"])
+
+
+@dataclass
+class Continuation:
+    """What a resumed search still runs (search_resume.py): `todo`, trials drawn before that have
+    no result, then (Optuna) `new` draws, numbered from `start`, by a sampler first told the
+    kept trials' results (`told`: their Tune config and row)."""
+
+    todo: list[int]
+    configs: dict[int, dict[str, Any]] = field(default_factory=dict)  # Optuna: the todo trials' Tune configs
+    new: int = 0
+    start: int = 0
+    told: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not self.todo and not self.new
 
 
 # --- the trial worker (runs inside Ray) --------------------------------------------------
@@ -166,7 +198,13 @@ def run_trial(config: dict[str, Any], plan: Plan) -> None:
         raise
     logger.info(f"trial {index}: {json.dumps(plan.trial_values(index, config), default=str)}")
     reporter = ProgressReport(spec.meta.max_session, index, spec.env[0].max_frame, tune.report)
-    metrics = Trial(spec, trial_dir, index, show_progress=False, on_progress=reporter).run()
+    if plan.resume and (trial_dir / "spec.json").is_file():  # started before the search was interrupted
+        from slm_lab.control.resume import resume_trial
+
+        logger.info(f"trial {index}: resuming from its session checkpoints")
+        metrics = resume_trial(trial_dir, show_progress=False, on_progress=reporter)
+    else:
+        metrics = Trial(spec, trial_dir, index, show_progress=False, on_progress=reporter).run()
     tune.report({**_scalar_metrics(metrics), "trial_index": index, "final": True,
                  "frame": spec.env[0].max_frame, "return_ma": metrics.get("final_return_ma", math.nan)})
 
@@ -257,9 +295,16 @@ def trial_cpus(spec: Spec) -> float:
     return max(min(wanted, largest), 0.01)
 
 
-def _numbered_searcher(inner: Any) -> Any:
-    """Wrap a Tune Searcher so each suggestion carries `trial_index` 0, 1, 2, ... (folder names and
-    seeds need a small, stable index), and only final results reach it (Optuna wants the score)."""
+def _numbered_searcher(inner: Any, start: int = 0, fixed: list[dict[str, Any]] | None = None,
+                       told: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
+                       on_draw: Callable[[int, dict[str, Any]], None] | None = None) -> Any:
+    """Wrap a Tune Searcher so each suggestion carries `trial_index` start, start + 1, ... (folder
+    names and seeds need a small, stable index), and only final results reach it (Optuna wants
+    the score). `on_draw(index, config)` hears every draw before Tune runs it.
+
+    A resumed search first hands out `fixed` (configs drawn before, with their trial_index)
+    and tells the inner searcher `told`, the (config, row) of the trials it keeps, so its
+    new draws learn from them as if it had drawn them itself."""
     from ray.tune.search import Searcher
 
     class Numbered(Searcher):
@@ -269,27 +314,47 @@ def _numbered_searcher(inner: Any) -> Any:
             # no metric of its own: Tune would then demand `strength` in every intermediate result
             super().__init__(metric=None, mode=None)
             self.searcher = searcher
-            self.count = 0
+            self.count = start
+            self.fixed = list(fixed or [])
+            self.drawn: set[str] = set()  # trial ids the inner searcher suggested (it knows no others)
+            self.handed: dict[str, dict] = {}  # trial id -> config of a fixed trial handed out
 
         def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-            return self.searcher.set_search_properties(metric, mode, config, **spec)
+            ok = self.searcher.set_search_properties(metric, mode, config, **spec)
+            for past, row in told or []:  # the search space is known only now
+                _tell(self.searcher, past, row)
+            return ok
 
         def suggest(self, trial_id: str) -> dict | None:
+            if self.fixed:
+                config = self.fixed.pop(0)
+                self.handed[trial_id] = {k: v for k, v in config.items() if k != "trial_index"}
+                return config
             config = self.searcher.suggest(trial_id)
             if isinstance(config, dict):
+                if on_draw is not None:
+                    on_draw(self.count, config)
                 config = {**config, "trial_index": self.count}
                 self.count += 1
+                self.drawn.add(trial_id)
             return config
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             pass  # intermediate results carry no strength yet
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if trial_id in self.handed:  # a fixed trial of a resume: told as a point it did not draw
+                final = result is not None and bool(result.get("final"))
+                status = "ok" if final else "error" if error else "stopped"
+                _tell(self.searcher, self.handed.pop(trial_id), {"status": status, "strength": (result or {}).get("strength")})
+                return
+            if trial_id not in self.drawn:
+                return
             if result is not None and not result.get("final"):
                 result = None  # stopped early: no score (Optuna records it as pruned)
             self.searcher.on_trial_complete(trial_id, result=result, error=error)
 
-        # Tune snapshots the experiment state as it goes; the lab does not resume searches
+        # Tune snapshots its own experiment state as it goes; the lab resumes from its records instead
         def get_state(self) -> dict:
             return {"count": self.count}
 
@@ -299,11 +364,22 @@ def _numbered_searcher(inner: Any) -> Any:
     return Numbered(inner)
 
 
-def _log_callback() -> Any:
+def _tell(searcher: Any, config: dict[str, Any], row: dict[str, Any]) -> None:
+    """Tell an Optuna searcher how a trial it did not draw itself ended (a kept trial of a resume)."""
+    strength = row.get("strength")
+    if row["status"] == "ok" and isinstance(strength, (int, float)) and math.isfinite(strength):
+        searcher.add_evaluated_point(config, float(strength))
+    else:  # stopped early, failed, or no finite score: what Optuna calls pruned or failed
+        searcher.add_evaluated_point(config, None, error=row["status"] == "error", pruned=row["status"] != "error")
+
+
+def _log_callback(plan: Plan) -> Any:
     from ray import tune
 
     class LogTrials(tune.Callback):
-        """One log line on the driver per finished, stopped or failed trial."""
+        """One log line on the driver per finished, stopped or failed trial, and its recorded row.
+
+        Tune calls neither hook for the trials it stops on Ctrl-C: they get no row, and resume."""
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             r = trial.last_result or {}
@@ -313,17 +389,34 @@ def _log_callback() -> Any:
                             f"final_return_ma {r.get('final_return_ma', math.nan):.4g}")
             else:
                 logger.info(f"trial {index} stopped early at frame {r.get('frame', 0)}")
+            _record(plan, _make_row(plan, trial.config, r, None))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             logger.warning(f"trial {trial.config.get('trial_index')} failed (see its folder and log.txt)")
+            _record(plan, _make_row(plan, trial.config, trial.last_result, _trial_error(trial)))
 
     return LogTrials()
 
 
-def run_on_ray(spec: Spec, plan: Plan, address: str | None, early_stopping: bool = True) -> list[dict[str, Any]]:
+def _trial_error(trial: Any) -> BaseException | str:
+    try:
+        return trial.get_pickled_error() or trial.get_error() or "failed"
+    except Exception:  # an unreadable error file: the trial still failed
+        return "failed"
+
+
+def _record(plan: Plan, row: dict[str, Any]) -> None:
+    if plan.record and row["trial"] >= 0:
+        search_state.record_result(plan.exp_dir, row["trial"], row)
+        plan.final.add(row["trial"])
+
+
+def run_on_ray(spec: Spec, plan: Plan, address: str | None, early_stopping: bool = True,
+               cont: Continuation | None = None) -> list[dict[str, Any]]:
     """Run the plan's trials on Ray Tune; one row per trial (status, values, metrics).
 
     `early_stopping`: use the spec's meta.search_scheduler (a benchmark runs every trial to the end).
+    `cont`: a resumed search runs only what it has left (rows of those trials only).
     """
     started = start_ray(address, Path(plan.exp_dir))
     import ray
@@ -333,16 +426,12 @@ def run_on_ray(spec: Spec, plan: Plan, address: str | None, early_stopping: bool
         cpus = trial_cpus(spec)
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), {"cpu": cpus})
         if plan.trials is not None:
-            param_space: dict[str, Any] = {"trial_index": tune.grid_search(sorted(plan.trials))}
+            indices = sorted(plan.trials) if cont is None else cont.todo
+            param_space: dict[str, Any] = {"trial_index": tune.grid_search(indices)}
             search_alg, num_samples = None, 1
         else:
-            import optuna
-            from ray.tune.search.optuna import OptunaSearch
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
             param_space = {p.key: tune_domain(p, optuna=True) for p in plan.params}
-            search_alg = _numbered_searcher(OptunaSearch(metric="strength", mode="max", seed=spec.meta.seed))
-            num_samples = spec.meta.max_trial
+            search_alg, num_samples = _optuna_searcher(spec, plan, cont)
         scheduler = None
         if early_stopping and spec.meta.search_scheduler == "asha":
             from ray.tune.schedulers import ASHAScheduler
@@ -357,7 +446,7 @@ def run_on_ray(spec: Spec, plan: Plan, address: str | None, early_stopping: bool
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(num_samples=num_samples, search_alg=search_alg, scheduler=scheduler),
             run_config=tune.RunConfig(name=RAY_TUNE_DIR, storage_path=str(Path(plan.exp_dir).resolve()), verbose=0,
-                                      callbacks=[_log_callback()], failure_config=tune.FailureConfig(max_failures=0)),
+                                      callbacks=[_log_callback(plan)], failure_config=tune.FailureConfig(max_failures=0)),
         )
         # Ctrl-C: Tune stops the running trials and returns what ran; its notices about that
         # (resume with Tuner.restore, metrics of never-started trials) do not apply to the lab
@@ -373,28 +462,53 @@ def run_on_ray(spec: Spec, plan: Plan, address: str | None, early_stopping: bool
             ray.shutdown()
 
 
+def _optuna_searcher(spec: Spec, plan: Plan, cont: Continuation | None) -> tuple[Any, int]:
+    """Optuna's TPE, numbered, recording each draw; on a resume it first runs the trials drawn
+    before and learns from the kept ones. Returns the search alg and Tune's num_samples."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    inner = OptunaSearch(metric="strength", mode="max", seed=spec.meta.seed)
+
+    def on_draw(index: int, config: dict[str, Any]) -> None:
+        if plan.record:
+            search_state.record_draw(plan.exp_dir, index, config)
+
+    if cont is None:
+        return _numbered_searcher(inner, on_draw=on_draw), spec.meta.max_trial
+    fixed = [{**cont.configs[i], "trial_index": i} for i in cont.todo]
+    return (_numbered_searcher(inner, cont.start, fixed, cont.told, on_draw), len(fixed) + cont.new)
+
+
 def _row(plan: Plan, result: Any) -> dict[str, Any]:
-    metrics = result.metrics or {}
-    config = result.config or {}
+    return _make_row(plan, result.config, result.metrics, result.error)
+
+
+def _make_row(plan: Plan, config: dict[str, Any] | None, metrics: dict[str, Any] | None,
+              error: BaseException | str | None) -> dict[str, Any]:
+    """A trial's experiment_df row from its Tune config, last result and error."""
+    metrics = metrics or {}
+    config = config or {}
     index = int(config.get("trial_index", metrics.get("trial_index", -1)))
     if index < 0:
         return {"trial": -1, "status": "stopped", "values": {}, "frame": 0}
     if metrics.get("final"):
         status = "ok"
-    elif result.error is not None:
+    elif error is not None:
         status = "error"
     else:
         status = "stopped"
     row: dict[str, Any] = {"trial": index, "status": status, "values": plan.trial_values(index, config)}
     row.update(_scalar_metrics(metrics))
     row["frame"] = metrics.get("frame", 0)
-    if result.error is not None:
-        row["error"] = _one_line(result.error)
+    if error is not None:
+        row["error"] = _one_line(error)
     row["trial_dir"] = plan.trial_dir(index).name
     return row
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException | str) -> str:
     lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     return lines[-1][:300] if lines else type(error).__name__
 
@@ -439,9 +553,8 @@ def plan_search(spec: Spec, exp_dir: Path, params: list[SearchParam]) -> tuple[P
 
     raw = spec.model_dump(mode="json", exclude_unset=True)
     full = spec.model_dump(mode="json")
-    env = {k: str(Path(os.environ[k]).resolve()) for k in PASSED_ENV if os.environ.get(k)}
-    level = logging.getLogger("slm_lab").getEffectiveLevel()
-    plan = Plan(str(exp_dir.resolve()), spec.name, params, raw, full, env=env, log_level=level)
+    plan = Plan(str(exp_dir.resolve()), spec.name, params, raw, full, env=worker_env(),
+                log_level=logging.getLogger("slm_lab").getEffectiveLevel())
     invalid: list[dict[str, Any]] = []
     if spec.meta.search == "random":
         plan.trials = {}
@@ -459,6 +572,18 @@ def plan_search(spec: Spec, exp_dir: Path, params: list[SearchParam]) -> tuple[P
     return plan, invalid
 
 
+def worker_env() -> dict[str, str]:
+    """The driver's environment variables a trial worker must see (absolute paths: workers may start elsewhere)."""
+    return {k: str(Path(os.environ[k]).resolve()) for k in PASSED_ENV if os.environ.get(k)}
+
+
+def write_search_plan(spec: Spec, plan: Plan, invalid: list[dict[str, Any]]) -> None:
+    """Record the plan before any trial runs: a resume runs exactly these trials (search_state.py)."""
+    search_state.write_plan(plan.exp_dir, {
+        "name": spec.name, "search": spec.meta.search, "max_trial": spec.meta.max_trial,
+        "raw": plan.raw, "full": plan.full, "trials": plan.trials, "invalid": invalid})
+
+
 def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     """Run a search: trials on Ray Tune, then experiment_df.csv, best_spec.json, graph and report."""
     check_ray_address(address)
@@ -467,11 +592,15 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     if not params:
         raise SpecError(f"{spec.name}: search mode needs a search block (see docs/SEARCH.md)")
     exp_dir = io.new_run_dir(spec.name)
-    setup_logging(logging.INFO, exp_dir / "log.txt")
-    io.write_json(exp_dir / "spec.json", spec.model_dump(mode="json"))
-    plan, invalid = plan_search(spec, exp_dir, params)
-    rows = invalid + (run_on_ray(spec, plan, address) if plan.trials != {} else [])
-    return finish_experiment(spec, plan, rows)
+    # one driver per experiment folder: a search@ resume is refused while this one runs
+    with pids.run_lock(exp_dir):
+        setup_logging(logging.INFO, exp_dir / "log.txt")
+        io.write_json(exp_dir / "spec.json", spec.model_dump(mode="json"))
+        plan, invalid = plan_search(spec, exp_dir, params)
+        plan.record = True
+        write_search_plan(spec, plan, invalid)
+        rows = invalid + (run_on_ray(spec, plan, address) if plan.trials != {} else [])
+        return finish_experiment(spec, plan, rows)
 
 
 def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -479,8 +608,10 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
 
     exp_dir = Path(plan.exp_dir)
     for row in rows:
-        if row["status"] == "stopped":
+        if row["status"] == "stopped" and "strength" not in row:  # a kept row of a resume may be analyzed already
             _analyze_stopped(plan, row)
+            if plan.record and row["trial"] in plan.final:  # stopped by the scheduler: keep the analysis too
+                search_state.record_result(plan.exp_dir, row["trial"], row)
     df = experiment_frame(rows, plan.params)
     io.write_csv(exp_dir / "experiment_df.csv", df)
     ranked = rank(rows)
@@ -506,6 +637,8 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
     logger.info(f"search {spec.name} done: {done}/{len(rows)} trials finished"
                 f"{f', {stopped} stopped before the end (early stopping or Ctrl-C)' if stopped else ''}; "
                 f"best trial {best['trial'] if best else '-'}; results in {exp_dir}")
+    if plan.record and plan.complete():  # last: a search killed before this line can still be resumed
+        search_state.mark_done(exp_dir, len(rows))
     return result
 
 

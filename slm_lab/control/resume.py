@@ -273,16 +273,18 @@ def failure_message(session_dir: Path) -> str:
 RUN_DIR = re.compile(r"^(?P<name>.+)_(?P<ts>\d{4}_\d{2}_\d{2}_\d{6})(?:_(?P<n>\d+))?$")
 
 
-def find_latest_run(spec_name: str, root: Path | None = None) -> Path:
-    """The newest `{spec_name}_{timestamp}` run folder (with a spec.json) under the data dir."""
+def find_latest_run(spec_name: str, root: Path | None = None, marker: str = "spec.json", mode: str = "train") -> Path:
+    """The newest `{spec_name}_{timestamp}` run folder (with a `marker` file) under the data dir.
+
+    `mode`: what is resumed, for the message (search@latest looks for folders with a search plan)."""
     root = root or io.data_root()
     found = []
     for path in root.iterdir() if root.is_dir() else []:
         m = RUN_DIR.match(path.name)
-        if m and m["name"] == spec_name and (path / "spec.json").is_file():
+        if m and m["name"] == spec_name and (path / marker).is_file():
             found.append(((m["ts"], int(m["n"] or 0)), path))
     if not found:
-        raise SpecError(f"train@latest: no run of '{spec_name}' under {root} (start one with mode 'train')")
+        raise SpecError(f"{mode}@latest: no run of '{spec_name}' under {root} (start one with mode '{mode}')")
     return max(found)[1]
 
 
@@ -339,15 +341,18 @@ def check_resumable(run_dir: Path, spec: Any) -> None:
                                     f"(delete {path} to restart session_{s} from scratch)")
 
 
-def resume_trial(trial_dir: str | Path, spec: Any | None = None, show_progress: bool | None = None) -> dict[str, Any]:
+def resume_trial(trial_dir: str | Path, spec: Any | None = None, show_progress: bool | None = None,
+                 on_progress: Any = None) -> dict[str, Any]:
     """Finish the trial in `trial_dir`: keep finished sessions, continue the others, aggregate.
 
     `spec`: the saved spec, possibly with a larger max_frame (default: read from the folder).
-    Safe to call on a complete trial (it only re-aggregates). Search mode calls this per trial.
+    `on_progress`: told every session's progress (a resumed search reports it to Ray Tune).
+    Safe to call on a complete trial (it only re-aggregates). A resumed search calls this for
+    each trial it had started (control/search_resume.py).
     """
     from slm_lab.control.trial import Trial
 
     trial_dir = Path(trial_dir)
     spec = spec if spec is not None else load_saved_spec(trial_dir)
     trial_index = int(spec.meta.resolved.get("trial", 0))
-    return Trial(spec, trial_dir, trial_index, show_progress, resume=True).run()
+    return Trial(spec, trial_dir, trial_index, show_progress, resume=True, on_progress=on_progress).run()

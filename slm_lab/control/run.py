@@ -15,13 +15,14 @@ from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
 
-MODES = ("dev", "train", "train@<run dir | latest>", "enjoy@<session dir>", "search", "benchmark")
+MODES = ("dev", "train", "train@<run dir | latest>", "enjoy@<session dir>", "search", "search@<experiment dir | latest>",
+         "benchmark")
 
 
 @dataclass(frozen=True)
 class Mode:
-    kind: str  # dev | train | enjoy
-    target: str | None = None  # enjoy@<session dir>; train@<run dir> resumes
+    kind: str  # dev | train | enjoy | search | benchmark
+    target: str | None = None  # enjoy@<session dir>; train@<run dir> and search@<experiment dir> resume
 
 
 def parse_mode(text: str) -> Mode:
@@ -36,6 +37,10 @@ def parse_mode(text: str) -> Mode:
         if not target:
             raise SpecError("mode 'train@' needs a run folder: train@data/<run> or train@latest")
         return Mode("train", target)
+    if kind == "search":  # resume: search@<experiment dir> or search@latest (control/search_resume.py)
+        if not target:
+            raise SpecError("mode 'search@' needs an experiment folder: search@data/<experiment> or search@latest")
+        return Mode("search", target)
     raise SpecError(f"mode '{text}' is not one of: {', '.join(MODES)}")
 
 
@@ -65,6 +70,11 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
     if mode.kind == "train" and mode.target is not None:
         spec, run_dir = prepare_resume(spec_file, spec_name, mode.target or "", overrides, variables)
         return spec, Mode("train", str(run_dir))  # `latest` resolved once, here
+    if mode.kind == "search" and mode.target is not None:
+        from slm_lab.control.search_resume import prepare_search_resume
+
+        spec, exp_dir = prepare_search_resume(spec_file, spec_name, mode.target, overrides, variables)
+        return spec, Mode("search", str(exp_dir))
     spec = load_spec(spec_file, spec_name, overrides, variables, mode=mode.kind)
     check_env_names(spec)
     from slm_lab.agent.algorithm import check_action_spaces
@@ -111,6 +121,10 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
             from slm_lab.control.benchmark import run_benchmark
 
             return run_benchmark(spec, resolve_address(ray_address))
+        if mode.target is not None:
+            from slm_lab.control.search_resume import resume_experiment
+
+            return resume_experiment(spec, Path(mode.target), resolve_address(ray_address))
         from slm_lab.control.experiment import run_experiment
 
         return run_experiment(spec, resolve_address(ray_address))
