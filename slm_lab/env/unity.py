@@ -27,6 +27,12 @@ What differs from Gymnasium, by nature of these players:
   are dropped. Camera frames (gridworld's 32x32) are read off the wire and discarded; the
   bodies see the vector state only.
 
+Options (`env.kwargs`; every other key is an academy reset parameter, see
+`unity_install.unity_options`): `brain` picks the controlled brain; `action_size` gives the
+bodies a discrete action count other than the brain's declared one (3dball's agent code
+obeys 4 actions but its brain declares 2); `court_relative` (tennis, on by default) makes
+the x positions relative to each body's own net (see TENNIS_X below).
+
 Cleanup: the player runs in its own session (process group) with a parent-death signal of
 SIGKILL, so it dies with the lab even when the lab is SIGKILLed (Linux ties that signal to
 the *thread* that started the player: make a UnityEnv in a thread that outlives it, as the
