@@ -585,7 +585,8 @@ class UnityEnv:
             self._remember_order(reset_burst)
             obs = self._states(reset_burst[self.brain.name])
         done = terminated | truncated
-        if self.net_offsets is not None and terminated.any() and not self._warned_offsets:
+        # (after an academy reset the players stand elsewhere: nothing to check then)
+        if self.net_offsets is not None and terminated.any() and not academy_done and not self._warned_offsets:
             self._check_offsets(obs[terminated])
         n_done = int(done.sum())
         for b in np.flatnonzero(done):  # only on episode ends
