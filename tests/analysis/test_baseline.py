@@ -11,7 +11,7 @@ from slm_lab.analysis.baseline import cache_key, random_baseline
 from slm_lab.spec.schema import EnvSpec
 
 SHIPPED_ENVS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "LunarLander-v3",
-                "LunarLanderContinuous-v3"]
+                "LunarLanderContinuous-v3", "HalfCheetah-v5"]
 
 
 def test_measures_once_then_reads_the_cache(_isolated_cache, monkeypatch):
@@ -58,7 +58,8 @@ def test_shipped_values_are_plausible():
     assert v["MountainCar-v0"] == -200
     assert -1600 < v["Pendulum-v1"] < -900
     assert -300 < v["LunarLander-v3"] < -100
-    assert -300 < v["LunarLanderContinuous-v3"] < -100
+    assert -450 < v["HalfCheetah-v5"] < -150  # random torques: ~-0.3 per step over 1000 steps
+    assert -300 < v["LunarLanderContinuous-v3", "HalfCheetah-v5"] < -100
 
 
 def test_entry_point_env_names_are_registered(_isolated_cache):
