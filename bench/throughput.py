@@ -15,7 +15,8 @@ min / median / max over the repeats (each ratio from one adjacent pair of runs).
 
 Both sides use one torch thread by default (the lab's sessions do; SB3 is given the same,
 which is also SB3's fastest setting for these small nets); `--sb3-threads 0` leaves SB3 at
-torch's default thread count, as it runs out of the box.
+torch's default thread count, as it runs out of the box, and gives the lab's session as many
+(`meta.torch_threads` = the core count): both sides always get the same thread count.
 Needs the bench extra: pip install -e '.[bench]'.
 """
 
@@ -49,8 +50,10 @@ EVAL_EPISODES = 10
 
 def lab_overrides(case: str, frames: int, seed: int) -> list[str]:
     """Budget-dependent settings: schedules that the zoo expresses as fractions of the run."""
+    # the same torch thread count on both sides: --sb3-threads, or all cores for 0 (SB3's default)
+    threads = SB3_THREADS or os.cpu_count() or 1
     sets = [f"env.0.max_frame={frames}", f"meta.eval_frequency={frames}", f"meta.log_frequency={max(frames // 10, 1)}",
-            f"meta.seed={seed}", "meta.max_session=1"]
+            f"meta.seed={seed}", "meta.max_session=1", f"meta.torch_threads={threads}"]
     if case == "ppo_cartpole":  # clip range linear 0.2 -> 0 over the whole run
         sets.append(f"agent.0.algorithm.clip_eps_spec.end_step={frames}")
     if case == "dqn_cartpole":  # exploration_fraction 0.16

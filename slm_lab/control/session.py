@@ -145,8 +145,9 @@ class Session:
     def run(self) -> dict[str, Any]:
         import torch
 
-        # small nets: extra intra-op threads cost more in sync than they give (perf notes)
-        torch.set_num_threads(1)
+        # small nets: extra intra-op threads cost more in sync than they give (perf notes);
+        # meta.torch_threads raises it for big batches in a session that has cores to spare
+        torch.set_num_threads(self.meta.torch_threads)
         seed_everything(self.seed)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.eval_envs = []
@@ -309,7 +310,7 @@ def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session
     from slm_lab.lib.logger import setup_logging
 
     pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # until the spec is read; Session.run sets meta.torch_threads
     setup_logging(log_level, Path(session_dir) / "session.log", stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
     progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None

@@ -370,6 +370,9 @@ class MetaSpec(Strict):
     ma_window: PositiveInt = 100
     seed: NonNegativeInt = 0
     tensorboard: bool = False
+    # torch intra-op threads per session (docs/SPEC.md): 1 is fastest for small nets when sessions
+    # share the cores; more helps large batches of a session that runs alone
+    torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
     # resumable checkpoint every this many frames (unset: eval_frequency); see docs/OPERATIONS.md
     checkpoint_frequency: PositiveInt | None = None
     # save the replay memory with it (unset: true for off-policy memories)

@@ -84,3 +84,22 @@ def test_eval_runs_one_greedy_episode_per_eval_body(tmp_path: Path, episodes: in
     env = GymEnv(spec.env[0], 1, num_envs=episodes)
     ret = evaluate(agent, env)
     assert 8 <= ret <= 500
+
+
+def test_torch_threads_sets_the_session_thread_count(tmp_path: Path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        run(dqn_spec(torch_threads=2), tmp_path / "two")
+        assert torch.get_num_threads() == 2
+        run(dqn_spec(), tmp_path / "one")
+        assert torch.get_num_threads() == 1  # the default: one thread per session
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1000, 1.5])
+def test_torch_threads_must_be_a_sane_positive_int(bad):
+    with pytest.raises(Exception, match="meta.torch_threads"):
+        dqn_spec(torch_threads=bad)
