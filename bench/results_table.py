@@ -5,8 +5,9 @@
 One table per environment family. Per run: the trial's final return moving average (mean and
 sd over sessions), how many sessions reached the solved threshold (Gymnasium's definition of
 solved: the 100-episode moving average reaches the env's reward threshold) and how many still
-stand there at the end of the run, the median frames to reach it (sample efficiency), the budget, the wall time of the slowest session on this machine, the
-published reference numbers, and the command that reproduces the run.
+stand there at the end of the run, the median frames to reach it (sample efficiency), the
+budget, the wall time of the slowest session on this machine, the published reference
+numbers, and the command that reproduces the run.
 """
 
 from __future__ import annotations

@@ -303,14 +303,11 @@ def pair_labels(spec: Spec) -> list[tuple[int, int]]:
 
 
 def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session: int, queue: Any = None, log_level: int = logging.INFO, log_to_stderr: bool = True, resume: bool = False) -> dict[str, Any]:
-    """Entry point of a spawned session process: one torch thread, its own log file."""
-    import torch
-
+    """Entry point of a spawned session process: its own log file (Session.run sets its torch threads)."""
     from slm_lab.lib import pids
     from slm_lab.lib.logger import setup_logging
 
     pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
-    torch.set_num_threads(1)  # until the spec is read; Session.run sets meta.torch_threads
     setup_logging(log_level, Path(session_dir) / "session.log", stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
     progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -38,5 +39,6 @@ def test_shipped_halfcheetah_spec_trains(spec_file: str, spec_name: str, overrid
     train = pd.read_csv(tmp_path / "train.csv")
     assert train["frame"].iloc[-1] == 1024
     assert train["opt_step"].iloc[-1] > 0  # it trained, not only acted
-    assert train["loss"].dropna().map(pd.notna).all() and len(train["loss"].dropna()) > 0
+    losses = train["loss"].dropna()
+    assert len(losses) > 0 and np.isfinite(losses).all()
     assert len(pd.read_csv(tmp_path / "eval.csv")) >= 1
