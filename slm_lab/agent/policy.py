@@ -44,11 +44,12 @@ def categorical_sample(logits: torch.Tensor) -> torch.Tensor:
     return torch.multinomial(F.softmax(logits, dim=-1), 1).squeeze(-1)
 
 
-def categorical_log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def categorical_log_prob_entropy(
+    logits: torch.Tensor, actions: torch.Tensor, entropy: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     log_p = F.log_softmax(logits, dim=-1)
     log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-    entropy = -(log_p.exp() * log_p).sum(-1)
-    return log_prob, entropy
+    return log_prob, -(log_p.exp() * log_p).sum(-1) if entropy else None
 
 
 def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:

@@ -164,3 +164,28 @@ def test_a2c_with_a_gru_over_frame_stacks_learns_cartpole(tmp_path):
     Session(spec, tmp_path).run()
     final_ma = pd.read_csv(tmp_path / "train.csv")["return_ma"].iloc[-1]
     assert final_ma > 3 * 22.0, f"training return_ma {final_ma:.1f} is not clearly above random"
+
+
+def test_clip_grad_norms_matches_torch_clip_per_list():
+    from slm_lab.agent.net.builders import clip_grad_norms
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(4, 8), torch.nn.Linear(8, 2), torch.nn.Linear(3, 1)]
+    scales = [3.0, 0.01, 5.0]  # the second list is under the bound and must be left as it is
+    grads = [[torch.randn_like(p) * s for p in net.parameters()] for net, s in zip(nets, scales)]
+    expected = []
+    for net, gs in zip(nets, grads):
+        for p, g in zip(net.parameters(), gs):
+            p.grad = g.clone()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 0.5)
+        expected.append([p.grad.clone() for p in net.parameters()])
+    for net, gs in zip(nets, grads):
+        for p, g in zip(net.parameters(), gs):
+            p.grad = g.clone()
+    clip_grad_norms([list(net.parameters()) for net in nets], 0.5)
+    for net, exp, gs in zip(nets, expected, grads):
+        for p, e in zip(net.parameters(), exp):
+            torch.testing.assert_close(p.grad, e)
+    torch.testing.assert_close(next(nets[1].parameters()).grad, grads[1][0])
+    total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in nets[0].parameters()]))
+    assert total == pytest.approx(0.5, rel=1e-4)

@@ -7,7 +7,7 @@ import torch
 from slm_lab.agent.algorithm.base import PolicyGradient
 from slm_lab.agent.algorithm.returns import gae, nstep_returns
 from slm_lab.agent.net import NETS
-from slm_lab.agent.net.builders import gradient_step
+from slm_lab.agent.net.builders import clip_grad_norms, gradient_step
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
@@ -34,6 +34,9 @@ class A2C(PolicyGradient):
             self.nets = {"net": self.net, "critic": self.critic}
             self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
             self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)
+        # parameter lists built once: step() runs once per gradient step
+        self.net_params = list(self.net.parameters())
+        self.critic_params = [] if self.shared else list(self.critic.parameters())
 
     def policy_net(self) -> torch.nn.Module:
         return self.net
@@ -66,6 +69,22 @@ class A2C(PolicyGradient):
         targets = torch.from_numpy(nstep_returns(rewards, next_values, term, done, self.gamma, n))
         return targets - values.detach(), targets
 
+    def step(self, loss: torch.Tensor, clip: float | None) -> None:
+        """One backward for both losses: with separate nets they share no parameters, so each net
+        gets exactly its own loss's gradient; each net keeps its own clip and optimizer."""
+        if self.shared:
+            gradient_step(loss, self.optims["net"], self.net_params, clip, self.schedulers["net"])
+            return
+        optims = (self.optims["net"], self.optims["critic"])
+        for optim in optims:
+            optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            clip_grad_norms([self.net_params, self.critic_params], clip)
+        for optim, name in zip(optims, ("net", "critic")):
+            optim.step()
+            self.schedulers[name].step()
+
     def train(self) -> torch.Tensor:
         batch = self.memory.sample()
         pout, values = self.policy_and_value(batch["states"])
@@ -75,14 +94,8 @@ class A2C(PolicyGradient):
         log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
         policy_loss = -(log_prob * adv).mean() - self.entropy_coef.value(self.frame) * entropy.mean()
         value_loss = self.algo_spec.val_loss_coef * self.loss_fn(values, targets)
-        clip = self.net_spec.clip_grad_val
-        if self.shared:
-            loss = policy_loss + value_loss
-            gradient_step(loss, self.optims["net"], list(self.net.parameters()), clip, self.schedulers["net"])
-        else:
-            loss = policy_loss + value_loss
-            gradient_step(policy_loss, self.optims["net"], list(self.net.parameters()), clip, self.schedulers["net"])
-            gradient_step(value_loss, self.optims["critic"], list(self.critic.parameters()), clip, self.schedulers["critic"])
+        loss = policy_loss + value_loss
+        self.step(loss, self.net_spec.clip_grad_val)
         self.opt_step += 1
         self._entropies.append(entropy.detach().mean())
         return loss

@@ -222,9 +222,11 @@ class PolicyGradient(Algorithm):
         out = self.policy_out(torch.from_numpy(state))
         return out.argmax(-1).numpy() if self.spaces.is_discrete else out.numpy()
 
-    def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """log pi(a|s) and the policy's entropy; `entropy=False` skips the entropy (None) when
+        nothing needs it, so its ops stay out of a gradient step."""
         if self.spaces.is_discrete:
-            return categorical_log_prob_entropy(out, actions)
+            return categorical_log_prob_entropy(out, actions, entropy)
         return gaussian_log_prob_entropy(out, self.policy_net().log_std, actions)
 
     def explore_var(self) -> float:

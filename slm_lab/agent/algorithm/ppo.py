@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from slm_lab.agent.algorithm.actor_critic import A2C
-from slm_lab.agent.net.builders import gradient_step
 from slm_lab.agent.policy import Schedule
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
@@ -37,37 +36,19 @@ class PPO(A2C):
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
         self.clip_eps = Schedule(spec.algorithm.clip_eps_spec)
-        # parameter lists built once: gradient_step runs once per minibatch
-        self.net_params = list(self.net.parameters())
-        self.critic_params = [] if self.shared else list(self.critic.parameters())
 
     @torch.no_grad()
     def score_rollout(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Flat [T * B] tensors of what the epochs reuse: states, actions, old log-probs, values, A, targets."""
         pout, values = self.policy_and_value(batch["states"])
-        old_log_prob, _ = self.log_prob_entropy(pout, batch["actions"])
+        old_log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
+        self.rollout_entropy = entropy.mean()
         adv, targets = self.advantages(batch, values)
         flat = {
             "states": batch["states"], "actions": batch["actions"], "old_log_prob": old_log_prob,
             "old_values": values, "adv": adv, "targets": targets,
         }
         return {k: v.flatten(0, 1) for k, v in flat.items()}
-
-    def step(self, loss: torch.Tensor, clip: float | None) -> None:
-        """One backward for both losses: with separate nets they share no parameters, so each net
-        gets exactly its own loss's gradient; each net keeps its own clip and optimizer."""
-        if self.shared:
-            gradient_step(loss, self.optims["net"], self.net_params, clip, self.schedulers["net"])
-            return
-        optims = (self.optims["net"], self.optims["critic"])
-        for optim in optims:
-            optim.zero_grad(set_to_none=True)
-        loss.backward()
-        for optim, params, name in zip(optims, (self.net_params, self.critic_params), ("net", "critic")):
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-            optim.step()
-            self.schedulers[name].step()
 
     def train(self) -> torch.Tensor:
         a = self.algo_spec
@@ -88,8 +69,13 @@ class PPO(A2C):
                 if a.normalize_advantage and adv.shape[0] > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 pout, values = self.policy_and_value(mb["states"])
-                log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
-                policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()
+                if beta:
+                    log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
+                    policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()
+                    entropies = entropies + entropy.detach().mean()
+                else:  # no entropy term: keep its ops out of the graph (logged from the rollout's scoring)
+                    log_prob = self.log_prob_entropy(pout, mb["actions"], entropy=False)[0]
+                    policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps)
                 if a.clip_vloss:
                     value_loss = clipped_value_loss(values, mb["old_values"], mb["targets"], clip_eps)
                 else:
@@ -99,6 +85,5 @@ class PPO(A2C):
                 self.opt_step += 1
                 steps += 1
                 total = total + (policy_loss + value_loss).detach()
-                entropies = entropies + entropy.detach().mean()
-        self._entropies.append(entropies / steps)
+        self._entropies.append(entropies / steps if beta else self.rollout_entropy)
         return total / steps
