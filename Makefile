@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/pip install --quiet --no-deps 'stable-baselines3==2.9.2'
 	$(BIN)/python bench/startup.py --repeats 3
 	$(BIN)/python bench/throughput.py --case ppo_cartpole --frames 20000 --repeats 1
+	$(BIN)/python bench/gradient_step.py --repeats 2
 	$(BIN)/python bench/memory.py --transitions 100000
 	$(BIN)/python bench/scaling.py --sessions 1 2 --frames 5000
 

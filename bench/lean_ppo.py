@@ -52,6 +52,25 @@ def evaluate(actor: nn.Module, episodes: int, seed: int) -> float:
     return float(returns.mean())
 
 
+def update(actor: nn.Module, critic: nn.Module, optim: torch.optim.Optimizer, params: list[nn.Parameter],
+           batch: tuple[torch.Tensor, ...], clip: float) -> None:
+    """EPOCHS passes of shuffled minibatches over one scored rollout (flat obs, actions, old
+    log-probs, advantages, returns): the clipped surrogate plus the value loss, one Adam step each."""
+    b_obs, b_act, b_logp, b_adv, b_ret = batch
+    for _ in range(EPOCHS):
+        for idx in torch.randperm(b_adv.shape[0]).split(MINIBATCH):
+            mb_adv = b_adv[idx]
+            mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            logp = F.log_softmax(actor(b_obs[idx]), -1).gather(-1, b_act[idx].unsqueeze(-1)).squeeze(-1)
+            ratio = (logp - b_logp[idx]).exp()
+            pg_loss = -torch.min(ratio * mb_adv, ratio.clamp(1 - clip, 1 + clip) * mb_adv).mean()
+            v_loss = F.mse_loss(critic(b_obs[idx]).squeeze(-1), b_ret[idx])
+            optim.zero_grad(set_to_none=True)
+            (pg_loss + VF_COEF * v_loss).backward()
+            nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
+            optim.step()
+
+
 def train(frames: int, seed: int) -> dict[str, float]:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -99,20 +118,7 @@ def train(frames: int, seed: int) -> dict[str, float]:
                 adv[t] = last
             ret = adv + v
         b_obs, b_act, b_logp = buf["obs"].flatten(0, 1), buf["act"].long().flatten(0, 1), old_logp.flatten(0, 1)
-        b_adv, b_ret = adv.flatten(0, 1), ret.flatten(0, 1)
-        n = b_adv.shape[0]
-        for _ in range(EPOCHS):
-            for idx in torch.randperm(n).split(MINIBATCH):
-                mb_adv = b_adv[idx]
-                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                logp = F.log_softmax(actor(b_obs[idx]), -1).gather(-1, b_act[idx].unsqueeze(-1)).squeeze(-1)
-                ratio = (logp - b_logp[idx]).exp()
-                pg_loss = -torch.min(ratio * mb_adv, ratio.clamp(1 - clip, 1 + clip) * mb_adv).mean()
-                v_loss = F.mse_loss(critic(b_obs[idx]).squeeze(-1), b_ret[idx])
-                optim.zero_grad(set_to_none=True)
-                (pg_loss + VF_COEF * v_loss).backward()
-                nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM, foreach=True)
-                optim.step()
+        update(actor, critic, optim, params, (b_obs, b_act, b_logp, adv.flatten(0, 1), ret.flatten(0, 1)), clip)
     loop_s = time.perf_counter() - t0
     env.close()
     return {"frames": frame, "loop_s": loop_s, "loop_fps": frame / loop_s, "final_return": evaluate(actor, 10, seed + 1_000_003)}

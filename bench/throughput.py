@@ -109,22 +109,15 @@ def run_sb3(case: str, frames: int, seed: int) -> dict[str, float]:
     return {**out, "whole_s": whole_s}
 
 
-def sb3_worker(case: str, frames: int, seed: int, threads: int) -> dict[str, float]:
-    """Runs inside its own process: SB3 with the zoo's hyperparameters for `case`."""
-    import gymnasium as gym
-    import torch
+def sb3_model(case: str, seed: int):
+    """SB3 with the zoo's hyperparameters for `case`: (model, env id)."""
     from stable_baselines3 import A2C, DQN, PPO, SAC
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
-
-    if threads > 0:  # 0: torch's default (all cores), SB3's out-of-the-box behaviour
-        torch.set_num_threads(threads)
 
     def linear(start: float):
         return lambda progress_remaining: progress_remaining * start
 
     env_id = {"sac_pendulum": "Pendulum-v1", "ppo_lunar": "LunarLander-v3"}.get(case, "CartPole-v1")
-    t0 = time.perf_counter()
     if case == "ppo_cartpole":
         env = make_vec_env(env_id, n_envs=8, seed=seed)
         model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
@@ -147,6 +140,19 @@ def sb3_worker(case: str, frames: int, seed: int, threads: int) -> dict[str, flo
                     ent_coef=0.01, learning_rate=3e-4, seed=seed, device="cpu")
     else:
         raise ValueError(case)
+    return model, env_id
+
+
+def sb3_worker(case: str, frames: int, seed: int, threads: int) -> dict[str, float]:
+    """Runs inside its own process: SB3 with the zoo's hyperparameters for `case`."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    if threads > 0:  # 0: torch's default (all cores), SB3's out-of-the-box behaviour
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    model, env_id = sb3_model(case, seed)
     setup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.learn(total_timesteps=frames)
