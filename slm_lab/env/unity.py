@@ -15,10 +15,14 @@ What differs from Gymnasium, by nature of these players:
   its own, so the adapter tracks each body's return and length itself.
 - **The terminal observation is lost.** The step reporting `done` already carries the next
   episode's first observation, so for those bodies `next_state` is that first observation.
-  Unity's dones are all reported as `terminated` (the protocol cannot tell a fall from a
-  time limit), for which `next_state` is never bootstrapped from, so nothing is lost in the
-  targets. Where the adapter itself cuts an episode (`max_t`, or the academy's done flag)
-  the true last observation is known and is handed back with `truncated`.
+  The protocol cannot tell a fall from a time limit, so a done is `terminated` unless the
+  body has played exactly as many steps as the player's own episode cap
+  (PLAYER_EPISODE_STEPS, measured on the shipped players): that done is the player's time
+  limit, reported as `truncated`, and since its true last observation is lost, the body's
+  previous observation stands in for it as `next_state` (V(s_T-1) for V(s_T) in the
+  bootstrap: one step apart). Where the adapter itself cuts an episode (`max_t`, or the
+  academy's done flag) the true last observation is known and is handed back with
+  `truncated`.
 - **`max_t` is a soft limit.** The lab cannot reset one Unity agent, so at `max_t` steps a
   body's episode is counted as truncated while the agent plays on from the same state.
 - **Seeds are ignored.** The players have no seed input: Unity runs are not reproducible,
@@ -114,6 +118,13 @@ def tennis_net_offsets(reset_states: np.ndarray) -> np.ndarray:
             raise ValueError(f"body {b}: cannot place its net from the reset state (player x {player[b]:g}, ball x {ball[b]:g})")
         offsets[b] = fits[0]
     return offsets
+
+
+# The step on which each player ends an episode by itself, counted from the agent's own
+# restart (a `max_t` cut does not restart it): every 3DBall episode that keeps the ball up
+# ends at 1001 steps (return 100.1), a gridworld agent walking into a wall at 101, the
+# longest tennis rallies at 1000.
+PLAYER_EPISODE_STEPS = {"3dball": 1001, "gridworld": 101, "tennis": 1000}
 
 
 def court_relative(states: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -300,6 +311,9 @@ class UnityEnv:
             raise
         self.clock = Clock(spec.max_frame)
         self.max_t = spec.max_t
+        self.player_episode_steps = PLAYER_EPISODE_STEPS.get(self.name)
+        self.player_lengths = np.zeros(self.num_bodies, dtype=np.int64)  # steps since the agent's own restart
+        self._last_obs: np.ndarray | None = None
         self.obs_dtype = np.float32
         self.body_returns = np.zeros(self.num_bodies, dtype=np.float64)
         self.body_lengths = np.zeros(self.num_bodies, dtype=np.int64)
@@ -529,8 +543,10 @@ class UnityEnv:
         self._remember_order(burst)
         self.body_returns[:] = 0.0
         self.body_lengths[:] = 0
+        self.player_lengths[:] = 0
         self._needs_reset = False
-        return self._states(burst[self.brain.name])
+        self._last_obs = self._states(burst[self.brain.name])
+        return self._last_obs
 
     def _action_message(self, action: np.ndarray) -> bytes:
         b = self.brain
@@ -571,13 +587,20 @@ class UnityEnv:
         order = self._order(msg)
         obs = self._states(msg)
         reward = np.asarray(msg["rewards"], dtype=np.float32)[order]
-        terminated = np.asarray(msg["dones"], dtype=bool)[order]
-        truncated = np.zeros(self.num_bodies, dtype=bool)
+        player_done = np.asarray(msg["dones"], dtype=bool)[order]  # the agent restarted itself
+        terminated, truncated = player_done, np.zeros(self.num_bodies, dtype=bool)
         self.body_returns += reward
         self.body_lengths += 1
+        self.player_lengths += 1
+        next_state = obs
+        if self.player_episode_steps is not None:
+            capped = player_done & (self.player_lengths == self.player_episode_steps)
+            if capped.any():  # the player's time limit, not a fall (see the module notes)
+                terminated, truncated = terminated & ~capped, truncated | capped
+                next_state = obs.copy()
+                next_state[capped] = self._last_obs[capped]
         if self.max_t is not None:
             truncated |= (self.body_lengths >= self.max_t) & ~terminated
-        next_state = obs
         if academy_done:
             # the academy ended every episode: the states are true last observations
             truncated |= ~terminated
@@ -593,7 +616,11 @@ class UnityEnv:
             self.finished.append((int(b), float(self.body_returns[b]), int(self.body_lengths[b])))
         self.body_returns[done] = 0.0
         self.body_lengths[done] = 0
+        self.player_lengths[player_done] = 0
+        if academy_done:
+            self.player_lengths[:] = 0
         self.clock.tick(self.num_bodies, n_done)
+        self._last_obs = obs
         return StepResult(obs, next_state, reward, terminated, truncated)
 
     def _check_offsets(self, starts: np.ndarray) -> None:

@@ -213,6 +213,28 @@ def test_max_t_truncates_softly(unity_cache: Path):
         assert all(length <= 3 for _, _, length in env.drain_finished())
 
 
+def test_the_players_own_episode_cap_is_a_truncation(unity_cache: Path):
+    """A gridworld agent that only walks into the top wall plays until the player ends its
+    episode at 101 steps: a time limit, so truncated (bootstrapped from the previous
+    observation, the last one the adapter saw), while pit and goal ends stay terminated."""
+    with UnityEnv(EnvSpec(name="unity:gridworld"), 0) as env:
+        state = env.reset()
+        capped = 0
+        for _ in range(450):
+            result = env.step(np.zeros(1, dtype=np.int64))
+            done = bool(result.terminated[0] or result.truncated[0])
+            assert not (result.terminated[0] and result.truncated[0])
+            if done:
+                (_, _, length), = env.drain_finished()
+                if length == 101:
+                    capped += 1
+                    assert result.truncated[0] and np.array_equal(result.next_state, state)
+                else:
+                    assert result.terminated[0] and length < 101
+            state = result.state
+        assert capped >= 2
+
+
 def test_gridworld_reset_parameters(unity_cache: Path):
     with UnityEnv(EnvSpec(name="unity:gridworld", kwargs={"gridSize": 7}), 0) as env:
         assert env.known_params == {"gridSize": 5.0, "numObstacles": 1.0, "numGoals": 1.0}
