@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from slm_lab.env import wrappers
+from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
@@ -61,15 +62,22 @@ def make_vector_env(spec: EnvSpec, num_envs: int, evaluation: bool = False) -> g
     """The vector env with the spec's processing (env/wrappers.py); `evaluation` leaves out
     what only training wants (reward clipping / normalization, episodic life)."""
     kwargs = wrappers.make_kwargs(spec)
+    sub_wrappers = wrappers.sub_env_wrappers(spec, evaluation)
+    if spec.vectorization == "batched" or (spec.vectorization == "auto" and spec.name in BATCHED_ENVS and not sub_wrappers):
+        try:
+            venv = make_batched(spec.name, num_envs, spec.max_t, kwargs)
+        except TypeError as e:  # an unknown env kwarg
+            raise SpecError(f"env '{spec.name}' could not be made: {e}") from None
+        return wrappers.wrap_vector_env(venv, spec, evaluation)
     if spec.max_t is not None:
         kwargs["max_episode_steps"] = spec.max_t
     try:
         venv = gym.make_vec(
             env_id(spec.name),
             num_envs=num_envs,
-            vectorization_mode=spec.vectorization,
+            vectorization_mode="async" if spec.vectorization == "async" else "sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            wrappers=wrappers.sub_env_wrappers(spec, evaluation),
+            wrappers=sub_wrappers,
             **kwargs,
         )
         return wrappers.wrap_vector_env(venv, spec, evaluation)

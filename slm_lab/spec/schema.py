@@ -308,6 +308,10 @@ class AgentSpec(Strict):
 JSONScalar = Union[bool, int, float, str, None]
 
 
+# Gymnasium ids with a numpy-batched same-step vector env in slm_lab/env/batched.py
+BATCHED_ENV_IDS = frozenset({"CartPole-v1"})
+
+
 class EnvSpec(Strict):
     """A Gymnasium id (`CartPole-v1`) or an entry point (`my_pkg.envs:MyEnv`)."""
 
@@ -316,7 +320,9 @@ class EnvSpec(Strict):
     max_t: PositiveInt | None = None
     max_frame: PositiveInt = 100_000
     kwargs: dict[str, Union[JSONScalar, list[JSONScalar]]] = Field(default_factory=dict)
-    vectorization: Literal["sync", "async"] = "sync"
+    # "batched": one numpy-batched env for all sub-envs (slm_lab/env/batched.py); "auto": that
+    # where the env has one and needs no per-sub-env wrapper, else "sync"
+    vectorization: Literal["auto", "sync", "async", "batched"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
@@ -338,6 +344,11 @@ class EnvSpec(Strict):
             raise ValueError("normalize_obs does not apply to Atari frames (the net scales uint8 pixels by 1/255)")
         if self.episodic_life and not self.is_atari():
             raise ValueError("episodic_life needs Atari preprocessing (an ALE/ env or preprocess 'atari')")
+        if self.vectorization == "batched":
+            if self.name not in BATCHED_ENV_IDS:
+                raise ValueError(f"vectorization 'batched' exists for {', '.join(sorted(BATCHED_ENV_IDS))} only, not {self.name}")
+            if self.is_atari() or self.stack_size() > 1:
+                raise ValueError("vectorization 'batched' cannot take per-sub-env wrappers (Atari preprocessing, frame_stack)")
         return self
 
 
