@@ -4,7 +4,9 @@
 
 Buckets (cumulative time of the lab's own entry points): env stepping (GymEnv.step),
 acting (Algorithm.act), training (Algorithm.train: gradient steps), storing (memory.add),
-and the rest of the loop (the lab's bookkeeping: AEB gathering, clocks, log / eval rows).
+and the rest of the loop (the lab's bookkeeping: AEB gathering, clocks, log / eval rows, and
+what runs once on the first steps: lazy imports, first-call allocations). The session's
+set-up (envs, nets, optimizers) and its end-of-run analysis are reported apart.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def main() -> None:
     def get(file: str, func: str) -> float:
         return sum(v for (f, fn), v in cum.items() if f == file and fn == func)
 
-    loop = get("session.py", "run") - get("session.py", "finish")
+    setup = get("session.py", "_build")  # envs, nets, optimizers: once per session, not per step
+    loop = get("session.py", "run") - get("session.py", "finish") - setup
     env = get("gymnasium.py", "step")
     train = sum(v for (f, fn), v in cum.items() if fn == "train" and f in ("ppo.py", "actor_critic.py", "dqn.py", "sac.py"))
     act = sum(v for (f, fn), v in cum.items() if fn == "act" and f in ("base.py", "dqn.py", "sac.py"))
@@ -65,6 +68,7 @@ def main() -> None:
         print(f"  {name:28s} {v:7.2f} s  {100 * v / loop:5.1f}% of the loop  {1e6 * v / frames:7.1f} us/frame")
     rest = loop - env - act - train - store - logs - evals
     print(f"  {'other loop bookkeeping':28s} {rest:7.2f} s  {100 * rest / loop:5.1f}% of the loop  {1e6 * rest / frames:7.1f} us/frame")
+    print(f"  {'set-up before the loop':28s} {setup:7.2f} s")
     print(f"  {'after the loop (analysis)':28s} {get('session.py', 'finish'):7.2f} s")
     if args.top:
         stats.sort_stats("tottime").print_stats(args.top)
