@@ -85,6 +85,9 @@ class _NetBase(Strict):
     critic_optim_spec: OptimSpec | None = None
     lr_scheduler_spec: LRSchedulerSpec = Field(default_factory=LRSchedulerSpec)
     shared: bool = False
+    # policy-gradient nets: orthogonal gain of the policy head's weights (unset: init_fn as for
+    # the other layers); 0.01 starts near a uniform policy (Andrychowicz et al. 2021)
+    policy_init_gain: PositiveFloat | None = None
     update_type: Literal["replace", "polyak"] = "replace"
     update_frequency: PositiveInt = 1000
     polyak_coef: UnitFloat = 0.005

@@ -189,3 +189,31 @@ def test_clip_grad_norms_matches_torch_clip_per_list():
     torch.testing.assert_close(next(nets[1].parameters()).grad, grads[1][0])
     total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in nets[0].parameters()]))
     assert total == pytest.approx(0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize("algo,shared", [("A2C", False), ("PPO", True), ("REINFORCE", False)])
+def test_policy_init_gain_starts_near_a_uniform_policy(algo, shared):
+    def agent_with(gain):
+        raw = {
+            "name": algo, "algorithm": {"name": algo},
+            "memory": {"name": "OnPolicyBatchReplay" if algo != "REINFORCE" else "OnPolicyReplay"},
+            "net": {"type": "MLPNet", "hid_layers": [32], "hid_layers_activation": "tanh", "shared": shared,
+                    **({"policy_init_gain": gain} if gain is not None else {})},
+        }
+        torch.manual_seed(0)
+        return make_agent(AgentSpec.model_validate(raw), BodySpaces(4, 3, True, 1), 1000, 0)
+
+    states = torch.randn(256, 4) * 2
+    default, small = agent_with(None), agent_with(0.01)
+    with torch.no_grad():
+        spread = lambda agent: agent.policy_out(states).std(-1).mean().item()  # noqa: E731
+        assert spread(small) < 0.02 < spread(default)
+        if shared:  # the value output keeps its init
+            torch.testing.assert_close(small.net.head.weight[-1], default.net.head.weight[-1])
+
+
+def test_policy_init_gain_is_refused_for_value_based_algorithms():
+    raw = {"name": "DQN", "algorithm": {"name": "DQN"}, "memory": {"name": "Replay"},
+           "net": {"type": "MLPNet", "policy_init_gain": 0.01}}
+    with pytest.raises(ValueError, match="policy_init_gain applies to policy-gradient algorithms"):
+        make_agent(AgentSpec.model_validate(raw), BodySpaces(4, 2, True, 1), 1000, 0)

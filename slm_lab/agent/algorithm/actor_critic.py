@@ -34,6 +34,7 @@ class A2C(PolicyGradient):
             self.nets = {"net": self.net, "critic": self.critic}
             self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
             self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)
+        self.init_policy_head()
         # parameter lists built once: step() runs once per gradient step
         self.net_params = list(self.net.parameters())
         self.critic_params = [] if self.shared else list(self.critic.parameters())

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from slm_lab.agent.memory import MEMORIES
-from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer
+from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer, init_policy_head
 from slm_lab.agent.policy import (
     Schedule,
     boltzmann,
@@ -59,6 +59,9 @@ class Algorithm:
         self.nets: dict[str, nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        if spec.net.policy_init_gain is not None and not isinstance(self, PolicyGradient):
+            raise ValueError(f"net.policy_init_gain applies to policy-gradient algorithms (REINFORCE, A2C, PPO), "
+                             f"not {spec.algorithm.name}")
 
     # --- construction helpers -------------------------------------------------------------
 
@@ -205,6 +208,11 @@ class PolicyGradient(Algorithm):
 
     def policy_net(self) -> nn.Module:
         raise NotImplementedError
+
+    def init_policy_head(self) -> None:
+        """Applies `net.policy_init_gain` to the policy net's head (call once the nets exist)."""
+        if self.net_spec.policy_init_gain is not None:
+            init_policy_head(self.policy_net(), self.spaces.action_dim, self.net_spec.policy_init_gain)
 
     def policy_out(self, states: torch.Tensor) -> torch.Tensor:
         """The policy part of the net output: logits or Gaussian means."""

@@ -20,6 +20,7 @@ class Reinforce(PolicyGradient):
         self.net = NETS[spec.net.type](spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
         self.nets = {"net": self.net}
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        self.init_policy_head()
 
     def policy_net(self) -> torch.nn.Module:
         return self.net

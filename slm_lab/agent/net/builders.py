@@ -35,6 +35,21 @@ def init_layers(module: nn.Module, init_fn: str, activation: str) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_policy_head(net: nn.Module, action_dim: int, gain: float) -> None:
+    """Orthogonal init with `gain` for the first `action_dim` outputs of `net.head` (the policy's
+    logits or means; a shared net's value output keeps its init). A small gain (0.01) makes the
+    initial policy near uniform, which "What Matters in On-Policy RL" (Andrychowicz et al. 2021)
+    found to help PPO across tasks."""
+    head = net.head
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"net.policy_init_gain needs a linear output head, not {type(head).__name__}")
+    with torch.no_grad():
+        weight = torch.empty(action_dim, head.in_features)
+        nn.init.orthogonal_(weight, gain)
+        head.weight[:action_dim] = weight
+        head.bias[:action_dim] = 0.0
+
+
 def build_optimizer(spec: OptimSpec, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     kwargs: dict[str, object] = {"lr": spec.lr}
     if spec.eps is not None:
