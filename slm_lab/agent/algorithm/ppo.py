@@ -69,7 +69,7 @@ class PPO(A2C):
                 if a.normalize_advantage and adv.shape[0] > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 pout, values = self.policy_and_value(mb["states"])
-                if beta:
+                if beta != 0.0:
                     log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
                     policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()
                     entropies = entropies + entropy.detach().mean()
@@ -85,5 +85,5 @@ class PPO(A2C):
                 self.opt_step += 1
                 steps += 1
                 total = total + (policy_loss + value_loss).detach()
-        self._entropies.append(entropies / steps if beta else self.rollout_entropy)
+        self._entropies.append(entropies / steps if beta != 0.0 else self.rollout_entropy)
         return total / steps

@@ -88,7 +88,10 @@ def clip_grad_norms(param_lists: list[list[nn.Parameter]], max_norm: float) -> N
     `nn.utils.clip_grad_norm_`, each list on its own) from one fused norm kernel over all of them:
     the clip is per-step overhead, so one call for the actor and critic instead of two."""
     lists = [[p.grad for p in params if p.grad is not None] for params in param_lists]
-    norms = torch._foreach_norm([g for grads in lists for g in grads])
+    flat = [g for grads in lists for g in grads]
+    if not flat:
+        return
+    norms = torch._foreach_norm(flat)
     start = 0
     for grads in lists:
         if not grads:
