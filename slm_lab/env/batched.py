@@ -1,8 +1,10 @@
 """Numpy-batched vector envs with the lab's same-step autoreset.
 
 Gymnasium ships a numpy-batched CartPole (`CartPoleVectorEnv`, CartPole-v1's vector entry
-point): one set of array operations steps every sub-env, ~25x faster than a SyncVectorEnv of
-8 CartPoles on this machine, the same dynamics, rewards and limits. It resets a finished
+point): one set of array operations steps every sub-env, with the same dynamics, rewards and
+limits. Through the lab's env layer that is 92k frames/s against 60k for a SyncVectorEnv of 8
+CartPoles on this machine; with hundreds of sub-envs the gap grows past 25x (the per-call
+numpy overhead is paid once per step, not once per sub-env). It resets a finished
 sub-env on the *next* step (ignoring that step's action), while the lab's memories expect
 Gymnasium's same-step mode (`info["final_obs"]`, and the reset observation returned at
 once), which SyncVectorEnv gives. `SameStepCartPole` resets finished sub-envs at the end of
