@@ -39,8 +39,20 @@ CASES = ("ppo_cartpole", "a2c_cartpole", "dqn_cartpole", "sac_pendulum")
 SB3_LOOP_FRAMES = {"ppo_cartpole": 10_240, "a2c_cartpole": 10_000, "dqn_cartpole": 3_000, "sac_pendulum": 600}
 
 
+def timed(train, before=None):
+    """A call that runs `before` (untimed, e.g. refilling a rollout) then times `train`."""
+    def call() -> float:
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        train()
+        return time.perf_counter() - t0
+
+    return call
+
+
 def lab_agent(case: str):
-    """(agent, train call, gradient steps per call, gradient steps per frame) for the zoo spec."""
+    """(timed train call, gradient steps per call, gradient steps per frame) for the zoo spec."""
     from slm_lab.agent import make_agent
     from slm_lab.env.gymnasium import BodySpaces
     from slm_lab.spec.schema import Spec
@@ -66,23 +78,10 @@ def lab_agent(case: str):
     if case in ("ppo_cartpole", "a2c_cartpole"):
         horizon = a.training_frequency
         per_call = a.training_epoch * -(-horizon * n_envs // a.minibatch_size) if case == "ppo_cartpole" else 1
-
-        def call() -> float:
-            add(horizon)  # outside the timer
-            t0 = time.perf_counter()
-            agent.train()
-            return time.perf_counter() - t0
-
-        return call, per_call, per_call / (horizon * n_envs)
+        return timed(agent.train, lambda: add(horizon)), per_call, per_call / (horizon * n_envs)
     add(5_000)
     agent.frame = 10**6  # past training_start_step
-
-    def call() -> float:
-        t0 = time.perf_counter()
-        agent.train()
-        return time.perf_counter() - t0
-
-    return call, a.training_batch_iter, a.training_batch_iter / (a.training_frequency * n_envs)
+    return timed(agent.train), a.training_batch_iter, a.training_batch_iter / (a.training_frequency * n_envs)
 
 
 def sb3_side(case: str):
@@ -100,13 +99,7 @@ def sb3_side(case: str):
     else:
         per_call = 128 if case == "dqn_cartpole" else 64
         train = lambda: model.train(gradient_steps=per_call, batch_size=model.batch_size)  # noqa: E731
-
-    def call() -> float:
-        t0 = time.perf_counter()
-        train()
-        return time.perf_counter() - t0
-
-    return call, per_call, loop_fps
+    return timed(train), per_call, loop_fps
 
 
 def lean_side():
@@ -119,12 +112,7 @@ def lean_side():
     n = L.N_STEPS * L.N_ENVS
     batch = (torch.randn(n, 4), torch.randint(0, 2, (n,)), torch.full((n,), -0.69), torch.randn(n), torch.randn(n))
 
-    def call() -> float:
-        t0 = time.perf_counter()
-        L.update(actor, critic, optim, params, batch, L.CLIP)
-        return time.perf_counter() - t0
-
-    return call, L.EPOCHS * -(-n // L.MINIBATCH)
+    return timed(lambda: L.update(actor, critic, optim, params, batch, L.CLIP)), L.EPOCHS * -(-n // L.MINIBATCH)
 
 
 def block(call, per_call: int, seconds: float = 1.0) -> float:

@@ -7,7 +7,7 @@ import torch
 from slm_lab.agent.algorithm.base import PolicyGradient
 from slm_lab.agent.algorithm.returns import gae, nstep_returns
 from slm_lab.agent.net import NETS
-from slm_lab.agent.net.builders import clip_grad_norms, gradient_step
+from slm_lab.agent.net.builders import gradient_steps
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
@@ -71,20 +71,10 @@ class A2C(PolicyGradient):
         return targets - values.detach(), targets
 
     def step(self, loss: torch.Tensor, clip: float | None) -> None:
-        """One backward for both losses: with separate nets they share no parameters, so each net
-        gets exactly its own loss's gradient; each net keeps its own clip and optimizer."""
-        if self.shared:
-            gradient_step(loss, self.optims["net"], self.net_params, clip, self.schedulers["net"])
-            return
-        optims = (self.optims["net"], self.optims["critic"])
-        for optim in optims:
-            optim.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip is not None:
-            clip_grad_norms([self.net_params, self.critic_params], clip)
-        for optim, name in zip(optims, ("net", "critic")):
-            optim.step()
-            self.schedulers[name].step()
+        """One backward for both losses; each net keeps its own clip, optimizer and lr schedule."""
+        names = ("net",) if self.shared else ("net", "critic")
+        params = {"net": self.net_params, "critic": self.critic_params}
+        gradient_steps(loss, [(self.optims[n], params[n], self.schedulers[n]) for n in names], clip)
 
     def train(self) -> torch.Tensor:
         batch = self.memory.sample()

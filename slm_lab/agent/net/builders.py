@@ -101,6 +101,24 @@ def clip_grad_norms(param_lists: list[list[nn.Parameter]], max_norm: float) -> N
         torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
 
 
+NetStep = tuple[torch.optim.Optimizer, list[nn.Parameter], torch.optim.lr_scheduler.LRScheduler | None]
+
+
+def gradient_steps(loss: torch.Tensor, nets: list[NetStep], clip_grad_val: float | None) -> None:
+    """One backward of `loss`, then for each (optimizer, params, scheduler): its own gradient
+    clip (one fused norm kernel for all of them), optimizer step and scheduler step. Nets that
+    share no parameters each get exactly their own part of the loss's gradient."""
+    for optim, _, _ in nets:
+        optim.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad_val is not None:
+        clip_grad_norms([params for _, params, _ in nets], clip_grad_val)
+    for optim, _, scheduler in nets:
+        optim.step()
+        if scheduler is not None:
+            scheduler.step()
+
+
 def gradient_step(
     loss: torch.Tensor,
     optim: torch.optim.Optimizer,
@@ -108,10 +126,4 @@ def gradient_step(
     clip_grad_val: float | None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> None:
-    optim.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip_grad_val is not None:
-        clip_grad_norms([params], clip_grad_val)
-    optim.step()
-    if scheduler is not None:
-        scheduler.step()
+    gradient_steps(loss, [(optim, params, scheduler)], clip_grad_val)
