@@ -39,7 +39,10 @@ SPEC_FILE = BENCH / "specs" / "zoo.json"
 # case -> (default frames, contestants); SAC and LunarLander budgets are cut from the zoo's
 # 20k / 1M so a side-by-side fits in minutes: override with --frames
 CASES: dict[str, tuple[int, tuple[str, ...]]] = {
-    "ppo_cartpole": (50_000, ("lab", "sb3", "lean")),
+    # lab_sync: the lab on the lean loop's own env path (a SyncVectorEnv), so lab_sync / lean
+    # is the cost of the lab's layers alone; plain "lab" steps CartPole through its default
+    # numpy-batched vector env
+    "ppo_cartpole": (50_000, ("lab", "sb3", "lean", "lab_sync")),
     "a2c_cartpole": (50_000, ("lab", "sb3")),
     "dqn_cartpole": (50_000, ("lab", "sb3")),
     "sac_pendulum": (5_000, ("lab", "sb3")),
@@ -61,12 +64,13 @@ def lab_overrides(case: str, frames: int, seed: int) -> list[str]:
     return sets
 
 
-def run_lab(case: str, frames: int, seed: int) -> dict[str, float]:
+def run_lab(case: str, frames: int, seed: int, vectorization: str | None = None) -> dict[str, float]:
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="slm_bench_") as data:
         cmd = [str(Path(sys.executable).parent / "slm-lab"), "run", str(SPEC_FILE), case, "train"]
-        for s in lab_overrides(case, frames, seed):
+        extra = [f"env.0.vectorization={vectorization}"] if vectorization else []
+        for s in lab_overrides(case, frames, seed) + extra + LAB_SETS:
             cmd += ["-s", s]
         env = {**os.environ, "SLM_LAB_DATA_DIR": data}
         t0 = time.perf_counter()
@@ -78,7 +82,7 @@ def run_lab(case: str, frames: int, seed: int) -> dict[str, float]:
         train = pd.read_csv(session / "train.csv")
         ev = pd.read_csv(session / "eval.csv")
         last = train.iloc[-1]
-        # the clock starts when the env is made: wall_t at the last row is the training loop
+        # the session's clock starts with the training loop (after set-up): wall_t at the last row is the loop
         return {"frames": int(last["frame"]), "whole_s": whole_s, "loop_s": float(last["wall_t"]),
                 "final_return": float(ev.iloc[-1]["return"])}
 
@@ -95,6 +99,7 @@ def run_lean(case: str, frames: int, seed: int) -> dict[str, float]:
 
 
 SB3_THREADS = 1  # set from --sb3-threads
+LAB_SETS: list[str] = []  # extra lab overrides, from --lab-set
 
 
 def run_sb3(case: str, frames: int, seed: int) -> dict[str, float]:
@@ -163,7 +168,8 @@ def sb3_worker(case: str, frames: int, seed: int, threads: int) -> dict[str, flo
     return {"frames": int(model.num_timesteps), "loop_s": loop_s, "setup_s": setup_s, "final_return": float(mean)}
 
 
-RUNNERS = {"lab": run_lab, "sb3": run_sb3, "lean": run_lean}
+RUNNERS = {"lab": run_lab, "sb3": run_sb3, "lean": run_lean,
+           "lab_sync": lambda case, frames, seed: run_lab(case, frames, seed, vectorization="sync")}
 
 
 def mmm(values: list[float]) -> str:
@@ -181,21 +187,24 @@ def bench_case(case: str, frames: int, repeats: int, seed: int, contestants: tup
             out["whole_fps"] = out["frames"] / out["whole_s"]
             out["loop_fps"] = out["frames"] / out["loop_s"]
             runs[c].append(out)
-            print(f"  [{r}] {c:5s} whole {out['whole_s']:6.1f} s = {out['whole_fps']:7.0f} f/s | loop {out['loop_s']:6.1f} s = "
+            print(f"  [{r}] {c:8s} whole {out['whole_s']:6.1f} s = {out['whole_fps']:7.0f} f/s | loop {out['loop_s']:6.1f} s = "
                   f"{out['loop_fps']:7.0f} f/s | final return {out['final_return']:8.1f}", flush=True)
     summary: dict = {"case": case, "frames": frames, "repeats": repeats, "runs": runs, "ratios": {}}
     print(f"  summary ({case}):")
     for c in contestants:
         rs = runs[c]
         per_run = ", ".join(f"{x['final_return']:.0f}" for x in rs)
-        print(f"    {c:5s} median whole {statistics.median(x['whole_fps'] for x in rs):7.0f} f/s, loop "
+        print(f"    {c:8s} median whole {statistics.median(x['whole_fps'] for x in rs):7.0f} f/s, loop "
               f"{statistics.median(x['loop_fps'] for x in rs):7.0f} f/s, final return mean "
               f"{np.mean([x['final_return'] for x in rs]):.1f} (per run: {per_run})")
-    for peer in contestants[1:]:
+    pairs = [("lab", peer) for peer in contestants if peer not in ("lab", "lab_sync")]
+    if "lab_sync" in contestants and "lean" in contestants:
+        pairs.append(("lab_sync", "lean"))  # same env path: the lab's layers alone
+    for mine, peer in pairs:
         for kind in ("whole_fps", "loop_fps"):
-            ratios = [a[kind] / b[kind] for a, b in zip(runs["lab"], runs[peer])]
-            summary["ratios"][f"lab/{peer} {kind}"] = ratios
-            print(f"    ratio lab/{peer} {kind.replace('_fps', ''):5s} frames/s min/median/max: {mmm(ratios)}")
+            ratios = [a[kind] / b[kind] for a, b in zip(runs[mine], runs[peer])]
+            summary["ratios"][f"{mine}/{peer} {kind}"] = ratios
+            print(f"    ratio {mine}/{peer} {kind.replace('_fps', ''):5s} frames/s min/median/max: {mmm(ratios)}")
     return summary
 
 
@@ -205,10 +214,12 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=None, help="training frames per run (default: per case)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--contestants", default=None, help="comma list among lab,sb3,lean (lab first); default per case")
+    p.add_argument("--contestants", default=None, help="comma list among lab,sb3,lean,lab_sync (lab first); default per case")
     p.add_argument("--json-out", type=Path, default=None, help="also write all results to this JSON file")
     p.add_argument("--sb3-threads", type=int, default=1,
                    help="torch threads for SB3 (default 1, its fastest setting for these nets and what the lab uses; 0 = torch's default)")
+    p.add_argument("--lab-set", action="append", default=[], metavar="PATH=VALUE",
+                   help="an extra override for the lab's runs, as `slm-lab run -s` takes (repeatable), e.g. agent.0.net.init_fn=default")
     p.add_argument("--worker", choices=["sb3"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -216,6 +227,7 @@ def main() -> None:
         return
     global SB3_THREADS
     SB3_THREADS = args.sb3_threads
+    LAB_SETS.extend(args.lab_set)
     cases = [c for c in CASES if c != "ppo_lunar"] if args.case == "all" else args.case.split(",")
     bad = [c for c in cases if c not in CASES]
     if bad:

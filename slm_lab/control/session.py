@@ -161,6 +161,12 @@ class Session:
             ckpt_frequency = self.meta.checkpoint_frequency or self.meta.eval_frequency
             self.next_ckpt = ckpt_frequency
             self.last_graph_t = time.perf_counter()
+            # set-up (the first optimizer alone imports torch._dynamo, ~1 s) is not training time:
+            # wall_t and the first row's fps start here, as SB3's learn() and the lean loop's timer do
+            for env in self.env_space.envs:
+                env.clock.restart()
+            for rec in self.recorders:
+                rec.last_row_t = time.perf_counter()
             if self.resume:
                 if self.multi:
                     raise SpecError(f"{self.spec.name}: resuming a session with several (agent, env) pairs is not supported yet")

@@ -14,6 +14,10 @@ class Clock:
         self.episode = 0
         self.start_wall = time.perf_counter()
 
+    def restart(self) -> None:
+        """Zero the wall clock: called as training starts, so wall_t counts the training loop, not set-up."""
+        self.start_wall = time.perf_counter()
+
     def tick(self, frames: int, episodes: int) -> None:
         self.frame += frames
         self.episode += episodes

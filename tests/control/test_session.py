@@ -45,6 +45,24 @@ def test_session_writes_its_folder(tmp_path: Path):
     assert set(state["nets"]) == {"net", "target_net"}
 
 
+def test_wall_time_counts_the_training_loop_not_the_set_up(tmp_path: Path, monkeypatch):
+    import time
+
+    import slm_lab.control.session as session_mod
+
+    build = session_mod.Session._build
+
+    def slow_build(self):  # a set-up that takes 2 s, like a first torch._dynamo import on a loaded machine
+        build(self)
+        time.sleep(2.0)
+
+    monkeypatch.setattr(session_mod.Session, "_build", slow_build)
+    train = run(dqn_spec(), tmp_path / "s0")
+    first = train.iloc[0]
+    assert first["wall_t"] < 2.0, "wall_t includes the set-up"
+    assert first["fps"] > first["frame"] / 2.0, "the first row's fps includes the set-up"
+
+
 def test_same_seed_same_numbers_other_session_other_numbers(tmp_path: Path):
     cols = ["frame", "opt_step", "episode", "return", "return_ma", "loss", "explore_var"]
     a = run(dqn_spec(), tmp_path / "a")[cols]
