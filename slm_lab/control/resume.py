@@ -137,9 +137,11 @@ def save_session_checkpoint(session: Any) -> Path:
         "rng": _rng_state(),
         "session": {
             "next_log": int(session.next_log), "next_eval": int(session.next_eval), "next_ckpt": int(session.next_ckpt),
-            "best_eval": float(session.best_eval),
-            "returns_window": [float(x) for x in session.returns_window],
-            "eval_window": [float(x) for x in session.eval_window],
+            "best_evals": [float(x) for x in session.best_evals],
+            # one entry per (agent, env) pair, in the session's pair order
+            "pairs": [{"returns_window": [float(x) for x in rec.returns_window],
+                       "eval_window": [float(x) for x in rec.eval_window], "episodes": int(rec.episodes)}
+                      for rec in session.recorders],
         },
     }
     path = model_dir / CHECKPOINT
@@ -181,6 +183,9 @@ def clear_session_outputs(session_dir: Path) -> None:
             path.unlink(missing_ok=True)
     for graph in session_dir.glob("session_graph*"):
         graph.unlink(missing_ok=True)
+    for pair_dir in session_dir.glob("a*_e*"):  # a session with several (agent, env) pairs
+        if pair_dir.is_dir() and re.fullmatch(r"a\d+_e\d+", pair_dir.name):
+            shutil.rmtree(pair_dir)
 
 
 def _read_rows(path: Path, frame: int, columns: list[str]) -> list[dict[str, Any]]:
@@ -193,9 +198,42 @@ def _read_rows(path: Path, frame: int, columns: list[str]) -> list[dict[str, Any
     return [{c: row.get(c, math.nan) for c in columns} for row in df.to_dict("records")]
 
 
+def _restore_records(session: Any, columns: list[str], saved: dict[str, Any]) -> None:
+    """Each pair's windows, episode count and tables (train, eval, per-body), cut back to the
+    checkpoint: a pair's rows count its own env's frames, restored before this."""
+    import pandas as pd
+
+    from slm_lab.control.recorder import BODY_COLUMNS
+    from slm_lab.control.session import load_checkpoint
+
+    # checkpoints written before sessions with several pairs could resume held the first pair's windows only
+    pairs = saved.get("pairs") or [{"returns_window": saved["returns_window"], "eval_window": saved["eval_window"]}]
+    best_evals = saved.get("best_evals") or [saved["best_eval"]]
+    if len(pairs) != len(session.recorders) or len(best_evals) != len(session.best_evals):
+        raise SpecError(f"{checkpoint_path(session.dir)}: saved for {len(pairs)} (agent, env) pairs, "
+                        f"the spec has {len(session.recorders)}")
+    session.best_evals = [float(x) for x in best_evals]
+    for a, agent in enumerate(_agents(session)):  # agents are restored: agent.frame is each one's checkpoint frame
+        best = session.dir / "model" / f"{'' if a == 0 else f'agent{a}_'}best.pt"
+        if best.is_file() and load_checkpoint(best).get("counters", {}).get("frame", 0) > int(agent.frame):
+            session.best_evals[a] = -math.inf  # best.pt came from the lost stretch: the next eval replaces it
+    for rec, pair in zip(session.recorders, pairs):
+        frame = int(rec.env.clock.frame)
+        rec.returns_window = deque(pair["returns_window"], maxlen=session.meta.ma_window)
+        rec.eval_window = deque(pair["eval_window"], maxlen=session.meta.ma_window)
+        rec.train_rows = _read_rows(rec.dir / "train.csv", frame, columns)
+        rec.eval_rows = _read_rows(rec.dir / "eval.csv", frame, columns)
+        rec.body_rows = _read_rows(rec.dir / "bodies.csv", frame, BODY_COLUMNS)
+        rec.episodes = int(pair.get("episodes", rec.train_rows[-1]["episode"] if rec.train_rows else 0))
+        rec.last_row_frame = frame
+        io.write_csv(rec.dir / "train.csv", pd.DataFrame(rec.train_rows, columns=columns))
+        io.write_csv(rec.dir / "eval.csv", pd.DataFrame(rec.eval_rows, columns=columns))
+        if rec.body_rows or (rec.dir / "bodies.csv").is_file():
+            io.write_csv(rec.dir / "bodies.csv", pd.DataFrame(rec.body_rows, columns=BODY_COLUMNS))
+
+
 def restore_session(session: Any, columns: list[str]) -> bool:
     """Continue `session` (built, envs not reset yet) from its checkpoint. False: none, start fresh."""
-    from slm_lab.control.session import load_checkpoint
     from slm_lab.lib.seeding import derive_seed
 
     session.dir.mkdir(parents=True, exist_ok=True)
@@ -224,19 +262,7 @@ def restore_session(session: Any, columns: list[str]) -> bool:
             env.seed = derive_seed(env.seed, frame, 1)
     s = state["session"]
     session.next_log, session.next_eval, session.next_ckpt = s["next_log"], s["next_eval"], s["next_ckpt"]
-    session.best_eval = s["best_eval"]
-    session.returns_window = deque(s["returns_window"], maxlen=session.meta.ma_window)
-    session.eval_window = deque(s["eval_window"], maxlen=session.meta.ma_window)
-    best = model_dir / "best.pt"
-    if best.is_file() and load_checkpoint(best).get("counters", {}).get("frame", 0) > frame:
-        session.best_eval = -math.inf  # best.pt came from the lost stretch: the next eval replaces it
-    session.train_rows = _read_rows(session.dir / "train.csv", frame, columns)
-    session.eval_rows = _read_rows(session.dir / "eval.csv", frame, columns)
-    import pandas as pd
-
-    io.write_csv(session.dir / "train.csv", pd.DataFrame(session.train_rows, columns=columns))
-    io.write_csv(session.dir / "eval.csv", pd.DataFrame(session.eval_rows, columns=columns))
-    session.last_row_frame = frame
+    _restore_records(session, columns, s)
     (session.dir / DONE_FILE).unlink(missing_ok=True)
     _set_rng_state(state["rng"])  # last: nothing above may draw from the generators
     logger.info(f"session {session.index} resumes at frame {frame} (an episode in progress then is not counted)")

@@ -103,7 +103,7 @@ class Session:
         self.best_evals: list[float] = [-math.inf] * len(spec.agent)
         self.tb = None
 
-    # the first pair's records under the names resume.py restores (resume needs a single pair)
+    # the first pair's records, under short names for a session with one (agent, env) pair
     train_rows = _first_pair("train_rows")
     eval_rows = _first_pair("eval_rows")
     returns_window = _first_pair("returns_window")
@@ -168,8 +168,6 @@ class Session:
             for rec in self.recorders:
                 rec.last_row_t = time.perf_counter()
             if self.resume:
-                if self.multi:
-                    raise SpecError(f"{self.spec.name}: resuming a session with several (agent, env) pairs is not supported yet")
                 restore_session(self, COLUMNS)
             logger.info(f"session {self.index} starts: seed {self.seed}, "
                         f"{', '.join(f'{env.spec.name} x{env.num_bodies}' for env in self.env_space.envs)} bodies, "

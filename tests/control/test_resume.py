@@ -162,6 +162,8 @@ def test_an_interrupted_session_continues_its_tables_without_gaps_or_duplicates(
     Session(spec, d, resume=True).run()
     assert frames(d / "train.csv") == list(range(500, 3001, 500))
     assert frames(d / "eval.csv") == [1000, 2000, 3000]
+    body_frames = frames(d / "bodies.csv")  # per-body episodes: the kept stretch's rows, then the new ones
+    assert body_frames[0] == 500 and body_frames[-1] == 3000 and body_frames == sorted(body_frames)
     train = pd.read_csv(d / "train.csv")
     assert train["opt_step"].is_monotonic_increasing and train["episode"].is_monotonic_increasing
     assert not list(d.rglob("*.tmp"))
@@ -344,3 +346,42 @@ def test_sigkilled_runs_resume_to_a_complete_consistent_folder(tmp_path: Path, i
     assert not list(run_dir.rglob("*.tmp"))
     assert "resuming crash" in (run_dir / "log.txt").read_text()
     assert not [p for p in pids.list_processes() if p.run_dir and Path(p.run_dir) == run_dir]
+
+
+@pytest.mark.parametrize("case", ["one_agent_two_envs", "three_agents_one_env"])
+def test_a_session_with_several_pairs_resumes_every_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str):
+    a2c = {"algorithm": {"name": "A2C", "lam": 0.95, "training_frequency": 16},
+           "memory": {"name": "OnPolicyBatchReplay"}, "net": {"hid_layers": [16]}}
+    meta = {"max_session": 1, "log_frequency": 400, "eval_frequency": 800, "eval_episodes": 2, "checkpoint_frequency": 800}
+    if case == "one_agent_two_envs":  # env 1 has 3 bodies to env 0's 2: its rows count 1.5x the frames
+        agents, envs = 1, [{"name": "CartPole-v1", "num_envs": 2, "max_frame": 2400},
+                           {"name": "slm_lab.env.variants:CartPoleVariant", "kwargs": {"length": 1.0}, "max_t": 500,
+                            "num_envs": 3, "max_frame": 3600}]
+    else:
+        agents, envs = 3, [{"name": "pettingzoo:mpe2.simple_spread_v3", "max_frame": 2400,
+                            "kwargs": {"N": 3, "max_cycles": 25, "continuous_actions": False}}]
+    spec = validate({"name": "multi_resume", "agent": [a2c] * agents, "env": envs, "body": {"product": "outer"}, "meta": meta})
+    d = tmp_path / "s0"
+    with monkeypatch.context() as m:
+        crash_after_row(m, 2000)  # after the checkpoint at 1600: rows 2000 must be cut and rewritten
+        with pytest.raises(Stop):
+            Session(spec, d).run()
+    pairs = sorted(p.name for p in d.glob("a*_e*"))
+    assert len(pairs) == 2 if case == "one_agent_two_envs" else 3
+    before = {p: pd.read_csv(d / p / "train.csv") for p in pairs}
+    # each env's frame at the checkpoint (frame 1600 of env 0; a multi-agent step counts 3 frames)
+    ckpt = [env["frame"] for env in load_checkpoint(d / "model" / "checkpoint.pt")["envs"]]
+    Session(spec, d, resume=True).run()
+    for p in pairs:
+        at = ckpt[int(p.split("_e")[1])]  # a pair's rows count its own env's frames
+        train, evals = pd.read_csv(d / p / "train.csv"), pd.read_csv(d / p / "eval.csv")
+        assert before[p]["frame"].iloc[-1] > at, p  # the crash left rows after the checkpoint
+        kept = before[p][before[p]["frame"] <= at]
+        pd.testing.assert_frame_equal(train.iloc[:len(kept)], kept)  # the rows up to the checkpoint are unchanged
+        assert len(train) == 6 and len(evals) == 3 and train["frame"].is_monotonic_increasing, p  # no gap, no duplicate
+        assert train["frame"].is_unique and train["frame"].iloc[-1] > 1.45 * at
+        assert train["episode"].is_monotonic_increasing and train["episode"].iloc[-1] > kept["episode"].iloc[-1], p
+        bodies = pd.read_csv(d / p / "bodies.csv")
+        assert (bodies["frame"] <= at).sum() > 0 and bodies["frame"].is_monotonic_increasing, p
+        assert (bodies["frame"] > at).sum() > 0, p  # the resumed stretch adds to the kept rows
+    assert json.loads((d / "session_done.json").read_text())["frame"] >= 2400
