@@ -172,7 +172,7 @@ def plot(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (trials, or searches whose trial_<i> folders are compared)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),
 ) -> None:
-    """Overlay several trials on one graph (mean eval return with a 95% band each), as PNG and HTML."""
+    """Overlay several trials on one graph (mean eval return with a 95% band each; one curve per (agent, env) pair of a multi-pair run), as PNG and HTML."""
     for d in run_dirs:
         if not d.is_dir():
             fail(f"plot: '{d}' is not a run folder")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io as _io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -463,5 +464,18 @@ def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
             logger.warning("%s holds no session folders; left out of the comparison", run_dir)
         for trial in trials:
             label = run_dir.name if trial == run_dir else f"{run_dir.name}/{trial.name}"
-            runs.append((label, [load_session(s) for s in session_folders(trial)]))
+            sessions = session_folders(trial)
+            pairs = pair_folders(sessions[0])
+            if pairs:  # several (agent, env) pairs: each pair is a curve of its own
+                for pair in pairs:
+                    runs.append((f"{label} {pair}", [load_session(s / pair) for s in sessions if (s / pair).is_dir()]))
+            else:
+                runs.append((label, [load_session(s) for s in sessions]))
     return write_chart(compare_chart(runs, Path(out_prefix).name), out_prefix)
+
+
+def pair_folders(session_dir: Path) -> list[str]:
+    """The `a<a>_e<e>` folders of a session with several (agent, env) pairs (none for one pair)."""
+    if (Path(session_dir) / "train.csv").is_file():
+        return []
+    return sorted(p.name for p in Path(session_dir).glob("a*_e*") if p.is_dir() and re.fullmatch(r"a\d+_e\d+", p.name))

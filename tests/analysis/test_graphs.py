@@ -87,6 +87,17 @@ def test_compare_graph(tmp_path):
     assert "run_a" in text and "run_b" in text and "trial_0" in text
 
 
+def test_compare_graph_draws_each_pair_of_a_multi_pair_run(tmp_path):
+    for s in range(2):  # one agent in two envs: session_<j>/a0_e<e>/ hold the tables
+        for pair in ("a0_e0", "a0_e1"):
+            write_session(tmp_path / "multitask" / f"session_{s}" / pair, seed=s)
+    write_session(tmp_path / "single" / "session_0")
+    png, html = graphs.plot_compare([tmp_path / "multitask", tmp_path / "single"], tmp_path / "compare")
+    assert_png(png)
+    text = html.read_text()
+    assert "multitask a0_e0" in text and "multitask a0_e1" in text and "single" in text
+
+
 def test_render_png_of_hand_made_chart_has_content():
     chart = graphs.Chart("c", [graphs.Panel("p", items=[
         graphs.Line([0, 1, 2], [0, 1, np.nan], "line"),
