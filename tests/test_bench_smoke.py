@@ -18,3 +18,13 @@ def test_lean_ppo_runs_a_few_rollouts() -> None:
     # a greedy CartPole episode earns 1 per step and lasts at least ~8 steps
     assert 5.0 <= out["final_return"] <= 500.0
     assert out["final_return"] == pytest.approx(out["final_return"])  # a number, not NaN
+
+
+def test_every_bench_spec_is_a_valid_lab_spec() -> None:
+    from slm_lab.spec.loader import load_spec, read_spec_file
+
+    zoo = Path(__file__).resolve().parent.parent / "bench" / "specs" / "zoo.json"
+    names = list(read_spec_file(zoo))
+    assert "a2c_lunar" in names and "ppo_cartpole" in names
+    for name in names:
+        assert load_spec(zoo, name).name == name
