@@ -211,6 +211,20 @@ class DoubleDQNSpec(DQNSpec):
     name: Literal["DoubleDQN"] = "DoubleDQN"  # type: ignore[assignment]
 
 
+class GSDESpec(Strict):
+    """Generalized state-dependent exploration (Raffin et al. 2021) for continuous actions."""
+
+    # env steps between new noise matrices; -1: one per rollout (drawn again after each training)
+    sample_freq: int = -1
+    log_std_init: float = 0.0  # initial log sigma of every (feature, action) entry
+
+    @model_validator(mode="after")
+    def _check(self) -> "GSDESpec":
+        if self.sample_freq == 0 or self.sample_freq < -1:
+            raise ValueError("gsde.sample_freq must be -1 (once per rollout) or a positive number of env steps")
+        return self
+
+
 class A2CSpec(_AlgorithmBase):
     name: Literal["A2C"] = "A2C"
     action_policy: Literal["default"] = "default"
@@ -219,6 +233,7 @@ class A2CSpec(_AlgorithmBase):
     entropy_coef_spec: ScheduleSpec | None = Field(default_factory=lambda: ScheduleSpec(start_val=0.01))
     val_loss_coef: PositiveFloat = 0.5
     normalize_advantage: bool = False
+    gsde: GSDESpec | None = None  # state-dependent exploration noise instead of a state-independent std
 
     @model_validator(mode="after")
     def _one_estimator(self) -> "A2CSpec":

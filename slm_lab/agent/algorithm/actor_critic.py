@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from slm_lab.agent.algorithm.base import PolicyGradient
+from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.algorithm.returns import gae, nstep_returns
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
 from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 
 
@@ -18,21 +21,32 @@ class A2C(PolicyGradient):
     A from GAE (`lam`) or n-step returns (`num_step_returns`; unset: the whole rollout).
     `net.shared`: one trunk with policy and value heads; else separate actor and critic nets.
     Trains on a batch rollout (OnPolicyBatchReplay) or on whole episodes (OnPolicyReplay).
+    `algorithm.gsde`: state-dependent exploration noise (agent/gsde.py) for continuous actions.
     """
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
         net_cls = NETS[spec.net.type]
         self.shared = spec.net.shared
+        gsde = spec.algorithm.gsde
+        if gsde is not None:
+            if spaces.is_discrete:
+                raise SpecError(f"algorithm.gsde needs continuous actions; {spec.algorithm.name} here has discrete ones")
+            if spec.net.type != "MLPNet":
+                raise SpecError(f"algorithm.gsde needs net.type MLPNet, not {spec.net.type}")
+            self.log_std_dim = 0  # the std comes from the features instead
         if self.shared:
             self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim, 1], self.log_std_dim)
             self.nets = {"net": self.net}
-            self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
         else:
             self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
             self.critic = net_cls(spec.net, spaces.obs_dim, [1])
             self.nets = {"net": self.net, "critic": self.critic}
-            self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        if gsde is not None:  # a submodule of the actor: its optimizer, clip and checkpoints include sigma
+            self.net.noise = StateDependentNoise(self.net.head.in_features, spaces.action_dim, gsde.log_std_init)
+            self.noise = self.net.noise
+        self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
+        if not self.shared:
             self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)
         self.init_policy_head()
         # parameter lists built once: step() runs once per gradient step
@@ -43,14 +57,35 @@ class A2C(PolicyGradient):
         return self.net
 
     def policy_out(self, states: torch.Tensor) -> torch.Tensor:
+        if self.noise is not None:
+            return self.policy_and_value(states, value=False)[0]
         out = self.net(states)
         return out[..., : self.spaces.action_dim] if self.shared else out
 
-    def policy_and_value(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def policy_and_value(self, states: torch.Tensor, value: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.noise is not None:  # gSDE: means, then the log-stds the features give
+            features = self.net.features(states)
+            out = self.net.head(features)
+            policy = torch.cat([out[..., : self.spaces.action_dim], self.noise.action_log_std(features)], dim=-1)
+            if not value:
+                return policy, None
+            return policy, out[..., -1] if self.shared else self.critic(states).squeeze(-1)
         if self.shared:
             out = self.net(states)
             return out[..., : self.spaces.action_dim], out[..., -1]
         return self.net(states), self.critic(states).squeeze(-1)
+
+    @torch.inference_mode()
+    def act(self, state: np.ndarray) -> np.ndarray:
+        if self.noise is None:
+            return super().act(state)
+        features = self.net.features(torch.from_numpy(state))
+        mean = self.net.head(features)[..., : self.spaces.action_dim]
+        every = self.algo_spec.gsde.sample_freq
+        theta = self.noise.theta
+        if theta is None or theta.shape[0] != features.shape[0] or (every > 0 and self.env_steps % every == 0):
+            self.noise.resample(features.shape[0])
+        return (mean + self.noise.noise(features)).numpy()
 
     def value(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1)

@@ -59,6 +59,7 @@ class Algorithm:
         self.nets: dict[str, nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.noise: Any = None  # gSDE's noise matrices (A2C / PPO), drawn anew after each training
         if spec.net.policy_init_gain is not None and not isinstance(self, PolicyGradient):
             raise ValueError(f"net.policy_init_gain applies to policy-gradient algorithms (REINFORCE, A2C, PPO), "
                              f"not {spec.algorithm.name}")
@@ -98,6 +99,8 @@ class Algorithm:
         if self.to_train():
             loss = self.train()
             self._losses.append(loss.detach())
+            if self.noise is not None:  # the next rollout explores with fresh noise matrices
+                self.noise.theta = None
 
     def to_train(self) -> bool:
         return self.memory.ready()
@@ -228,13 +231,17 @@ class PolicyGradient(Algorithm):
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
         out = self.policy_out(torch.from_numpy(state))
-        return out.argmax(-1).numpy() if self.spaces.is_discrete else out.numpy()
+        # gSDE's policy output also holds the state-dependent log-stds after the means
+        return out.argmax(-1).numpy() if self.spaces.is_discrete else out[..., : self.spaces.action_dim].numpy()
 
     def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """log pi(a|s) and the policy's entropy; `entropy=False` skips the entropy (None) when
         nothing needs it, so its ops stay out of a gradient step."""
         if self.spaces.is_discrete:
             return categorical_log_prob_entropy(out, actions, entropy)
+        if self.noise is not None:  # gSDE: [means, state-dependent log-stds]
+            mean, log_std = out.split(self.spaces.action_dim, dim=-1)
+            return gaussian_log_prob_entropy(mean, log_std, actions)
         return gaussian_log_prob_entropy(out, self.policy_net().log_std, actions)
 
     def explore_var(self) -> float:

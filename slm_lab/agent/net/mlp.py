@@ -70,10 +70,14 @@ class MLPNet(nn.Module):
         init_layers(self, spec.init_fn, spec.hid_layers_activation)
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (what the heads read; gSDE scales its noise by them)."""
         if self.in_ndim > 1:
             x = x.flatten(-self.in_ndim)
-        return self.head(self.body(x))
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
     def split(self, out: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(out, self.out_dims, dim=-1))
