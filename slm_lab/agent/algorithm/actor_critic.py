@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from slm_lab.agent.algorithm.base import PolicyGradient
-from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.algorithm.returns import gae, nstep_returns
+from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
 from slm_lab.env.gymnasium import BodySpaces
