@@ -51,6 +51,15 @@ def shipped_spec_file(spec_name: str) -> str | None:
     return None
 
 
+def budget_overrides(spec_file: str, spec: dict[str, Any]) -> str:
+    """` -s env.N.max_frame=X` for each env whose run budget differs from the shipped spec's,
+    so the reproduce command gives the run that was measured."""
+    shipped = json.loads((SHIPPED_SPEC_DIR / spec_file).read_text())[spec["name"]]["env"]
+    shipped = shipped if isinstance(shipped, list) else [shipped]
+    return "".join(f" -s env.{i}.max_frame={env['max_frame']}" for i, (env, mine) in enumerate(zip(spec["env"], shipped))
+                   if env.get("max_frame") != mine.get("max_frame"))
+
+
 def run_rows(run_dir: Path, refs: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (agent, env) pair of the run: a single row for one agent in one env."""
     spec = json.loads((run_dir / "spec.json").read_text())
@@ -112,7 +121,7 @@ def run_row(run_dir: Path, spec: dict[str, Any], refs: dict[str, Any], a: int, e
         "sessions": str(len(sessions)),
         "wall": f"{max(walls):.0f}" if walls else "n/a",
         "published": "; ".join(published) or "—",
-        "command": f"`slm-lab run {spec_file} {spec['name']} train`" if spec_file else f"`{run_dir.name}`",
+        "command": f"`slm-lab run {spec_file} {spec['name']} train{budget_overrides(spec_file, spec)}`" if spec_file else f"`{run_dir.name}`",
     }
 
 

@@ -28,3 +28,18 @@ def test_every_bench_spec_is_a_valid_lab_spec() -> None:
     assert "a2c_lunar" in names and "ppo_cartpole" in names
     for name in names:
         assert load_spec(zoo, name).name == name
+
+
+def test_results_table_reproduce_command_carries_a_changed_budget() -> None:
+    import json
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "results_table.py"
+    spec = importlib.util.spec_from_file_location("results_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    shipped = table.shipped_spec_file("sac_pendulum")
+    raw = json.loads((table.SHIPPED_SPEC_DIR / shipped).read_text())["sac_pendulum"]
+    raw["name"] = "sac_pendulum"
+    assert table.budget_overrides(shipped, raw) == ""  # the shipped budget: nothing to add
+    raw["env"][0]["max_frame"] = 60_000
+    assert table.budget_overrides(shipped, raw) == " -s env.0.max_frame=60000"
