@@ -465,7 +465,7 @@ def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
         for trial in trials:
             label = run_dir.name if trial == run_dir else f"{run_dir.name}/{trial.name}"
             sessions = session_folders(trial)
-            pairs = pair_folders(sessions[0])
+            pairs = [p.name for p in pair_folders(sessions[0])]
             if pairs:  # several (agent, env) pairs: each pair is a curve of its own
                 for pair in pairs:
                     runs.append((f"{label} {pair}", [load_session(s / pair) for s in sessions if (s / pair).is_dir()]))
@@ -474,8 +474,8 @@ def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
     return write_chart(compare_chart(runs, Path(out_prefix).name), out_prefix)
 
 
-def pair_folders(session_dir: Path) -> list[str]:
+def pair_folders(session_dir: Path) -> list[Path]:
     """The `a<a>_e<e>` folders of a session with several (agent, env) pairs (none for one pair)."""
     if (Path(session_dir) / "train.csv").is_file():
         return []
-    return sorted(p.name for p in Path(session_dir).glob("a*_e*") if p.is_dir() and re.fullmatch(r"a\d+_e\d+", p.name))
+    return sorted(p for p in Path(session_dir).glob("a*_e*") if p.is_dir() and re.fullmatch(r"a\d+_e\d+", p.name))

@@ -175,6 +175,8 @@ def clear_session_outputs(session_dir: Path) -> None:
     """Remove what a previous attempt of a session wrote, except its log."""
     import shutil
 
+    from slm_lab.analysis.graphs import pair_folders
+
     for name in SESSION_OUTPUTS:
         path = session_dir / name
         if path.is_dir():
@@ -183,9 +185,8 @@ def clear_session_outputs(session_dir: Path) -> None:
             path.unlink(missing_ok=True)
     for graph in session_dir.glob("session_graph*"):
         graph.unlink(missing_ok=True)
-    for pair_dir in session_dir.glob("a*_e*"):  # a session with several (agent, env) pairs
-        if pair_dir.is_dir() and re.fullmatch(r"a\d+_e\d+", pair_dir.name):
-            shutil.rmtree(pair_dir)
+    for pair_dir in pair_folders(session_dir):  # a session with several (agent, env) pairs
+        shutil.rmtree(pair_dir)
 
 
 def _read_rows(path: Path, frame: int, columns: list[str]) -> list[dict[str, Any]]:
@@ -204,7 +205,7 @@ def _restore_records(session: Any, columns: list[str], saved: dict[str, Any]) ->
     import pandas as pd
 
     from slm_lab.control.recorder import BODY_COLUMNS
-    from slm_lab.control.session import load_checkpoint
+    from slm_lab.control.session import agent_checkpoint_path, load_checkpoint
 
     # checkpoints written before sessions with several pairs could resume held the first pair's windows only
     pairs = saved.get("pairs") or [{"returns_window": saved["returns_window"], "eval_window": saved["eval_window"]}]
@@ -214,7 +215,7 @@ def _restore_records(session: Any, columns: list[str], saved: dict[str, Any]) ->
                         f"the spec has {len(session.recorders)}")
     session.best_evals = [float(x) for x in best_evals]
     for a, agent in enumerate(_agents(session)):  # agents are restored: agent.frame is each one's checkpoint frame
-        best = session.dir / "model" / f"{'' if a == 0 else f'agent{a}_'}best.pt"
+        best = agent_checkpoint_path(session.dir / "model", a, "best")
         if best.is_file() and load_checkpoint(best).get("counters", {}).get("frame", 0) > int(agent.frame):
             session.best_evals[a] = -math.inf  # best.pt came from the lost stretch: the next eval replaces it
     for rec, pair in zip(session.recorders, pairs):

@@ -53,6 +53,11 @@ def save_checkpoint(agent: Algorithm, path: Path, env: GymEnv | None = None) -> 
     io.atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
+def agent_checkpoint_path(model_dir: Path, a: int, kind: str) -> Path:
+    """`latest.pt` / `best.pt` for agent 0, `agent<a>_latest.pt` / `agent<a>_best.pt` for the others."""
+    return Path(model_dir) / f"{'' if a == 0 else f'agent{a}_'}{kind}.pt"
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Only tensors and plain containers: never unpickles arbitrary objects.
 
@@ -246,12 +251,11 @@ class Session:
                     self.tb.log({f"{tag}eval/return": ret, f"{tag}eval/return_ma": row["return_ma"]}, row["frame"])
                 logger.info(f"session {self.index} {tag}eval at frame {row['frame']}: return {ret:.2f}")
         for a, agent in enumerate(self.agent_space.agents):
-            prefix = "" if a == 0 else f"agent{a}_"
-            save_checkpoint(agent, self.dir / "model" / f"{prefix}latest.pt", self.env if a == 0 else None)
+            save_checkpoint(agent, agent_checkpoint_path(self.dir / "model", a, "latest"), self.env if a == 0 else None)
             ret = float(np.mean(agent_returns.get(a, [-math.inf])))
             if ret >= self.best_evals[a]:
                 self.best_evals[a] = ret
-                save_checkpoint(agent, self.dir / "model" / f"{prefix}best.pt", self.env if a == 0 else None)
+                save_checkpoint(agent, agent_checkpoint_path(self.dir / "model", a, "best"), self.env if a == 0 else None)
 
     def _nonfinite_net(self) -> str | None:
         """The name of the first net (of any agent) with a NaN or inf parameter, else None."""

@@ -56,19 +56,21 @@ class A2C(PolicyGradient):
     def policy_net(self) -> torch.nn.Module:
         return self.net
 
+    def gsde_policy(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """gSDE's policy output (the means, then the log-stds the features give) and the raw net output."""
+        features = self.net.features(states)
+        out = self.net.head(features)
+        return torch.cat([out[..., : self.spaces.action_dim], self.noise.action_log_std(features)], dim=-1), out
+
     def policy_out(self, states: torch.Tensor) -> torch.Tensor:
         if self.noise is not None:
-            return self.policy_and_value(states, value=False)[0]
+            return self.gsde_policy(states)[0]
         out = self.net(states)
         return out[..., : self.spaces.action_dim] if self.shared else out
 
-    def policy_and_value(self, states: torch.Tensor, value: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.noise is not None:  # gSDE: means, then the log-stds the features give
-            features = self.net.features(states)
-            out = self.net.head(features)
-            policy = torch.cat([out[..., : self.spaces.action_dim], self.noise.action_log_std(features)], dim=-1)
-            if not value:
-                return policy, None
+    def policy_and_value(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.noise is not None:
+            policy, out = self.gsde_policy(states)
             return policy, out[..., -1] if self.shared else self.critic(states).squeeze(-1)
         if self.shared:
             out = self.net(states)
