@@ -19,6 +19,12 @@ import pandas as pd
 from slm_lab.lib import io
 
 COLUMNS = ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr"]
+"""eval.csv's columns, and the first ones of train.csv; the algorithm's own statistics follow them there."""
+
+
+def train_columns(agent: Any) -> list[str]:
+    """train.csv's columns for this agent: COLUMNS, then the named statistics its algorithm adds."""
+    return COLUMNS + [k for k in agent.stat_names() if k not in COLUMNS]
 BODY_COLUMNS = ["frame", "body", "return", "length"]
 
 
@@ -29,6 +35,7 @@ class PairRecorder:
         self.a, self.e = a, e
         self.bodies = set(bodies)
         self.env, self.agent = env, agent
+        self.train_columns = train_columns(agent)
         self.dir = Path(folder)
         self.train_rows: list[dict[str, float]] = []
         self.eval_rows: list[dict[str, float]] = []
@@ -64,7 +71,7 @@ class PairRecorder:
             **stats,
         })
         self.train_rows.append(row)
-        io.write_csv(self.dir / "train.csv", pd.DataFrame(self.train_rows, columns=COLUMNS))
+        io.write_csv(self.dir / "train.csv", pd.DataFrame(self.train_rows, columns=self.train_columns))
         if per_body and mine:  # per-body curves: every finished episode of every body
             self.body_rows += [{"frame": row["frame"], "body": b, "return": r, "length": n} for b, r, n in mine]
             io.write_csv(self.dir / "bodies.csv", pd.DataFrame(self.body_rows, columns=BODY_COLUMNS))

@@ -222,12 +222,12 @@ def _restore_records(session: Any, columns: list[str], saved: dict[str, Any]) ->
         frame = int(rec.env.clock.frame)
         rec.returns_window = deque(pair["returns_window"], maxlen=session.meta.ma_window)
         rec.eval_window = deque(pair["eval_window"], maxlen=session.meta.ma_window)
-        rec.train_rows = _read_rows(rec.dir / "train.csv", frame, columns)
+        rec.train_rows = _read_rows(rec.dir / "train.csv", frame, rec.train_columns)
         rec.eval_rows = _read_rows(rec.dir / "eval.csv", frame, columns)
         rec.body_rows = _read_rows(rec.dir / "bodies.csv", frame, BODY_COLUMNS)
         rec.episodes = int(pair.get("episodes", rec.train_rows[-1]["episode"] if rec.train_rows else 0))
         rec.last_row_frame = frame
-        io.write_csv(rec.dir / "train.csv", pd.DataFrame(rec.train_rows, columns=columns))
+        io.write_csv(rec.dir / "train.csv", pd.DataFrame(rec.train_rows, columns=rec.train_columns))
         io.write_csv(rec.dir / "eval.csv", pd.DataFrame(rec.eval_rows, columns=columns))
         if rec.body_rows or (rec.dir / "bodies.csv").is_file():
             io.write_csv(rec.dir / "bodies.csv", pd.DataFrame(rec.body_rows, columns=BODY_COLUMNS))

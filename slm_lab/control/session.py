@@ -229,8 +229,8 @@ class Session:
                 f"loss {row['loss']:.4g} fps {row['fps']:.0f}"
             )
             if self.tb is not None:
-                self.tb.log({f"{tag}train/{k}": row[k] for k in ("return", "return_ma", "loss", "entropy", "explore_var", "lr", "fps")},
-                            row["frame"])
+                names = ("return", "return_ma", "fps", *rec.agent.stat_names())
+                self.tb.log({f"{tag}train/{k}": row[k] for k in names}, row["frame"])
         row = self.recorders[0].train_rows[-1]
         if self.progress is not None:
             self.progress(self.index, {"frame": row["frame"], "max_frame": self.env.clock.max_frame, "return_ma": row["return_ma"], "fps": row["fps"]})

@@ -63,7 +63,7 @@ def test_target_uses_the_next_action_taken_and_bootstraps_on_truncation_only():
     for t in range(3):
         agent.update(states[t], actions[t], rewards[t], next_states[t], terminated[t], truncated[t], frame=2 * (t + 1))
     assert agent.opt_step == 1
-    torch.testing.assert_close(agent._losses[-1], expected_loss)
+    torch.testing.assert_close(agent._pending_stats["loss"][-1], expected_loss)
 
 
 def test_policy_draws_follow_epsilon_and_temperature():

@@ -63,7 +63,7 @@ def snapshot(s: Session) -> dict:
         "next": (s.next_log, s.next_eval, s.next_ckpt),
         "windows": (list(s.returns_window), list(s.eval_window), s.best_eval),
         "finished": list(s.env.finished),
-        "pending": [float(x) for x in agent._losses],
+        "pending": {k: [float(x) for x in v] for k, v in agent._pending_stats.items()},
         "nets": {k: {n: t.clone() for n, t in net.state_dict().items()} for k, net in agent.nets.items()},
         "optim": [t.clone() for st in agent.optims["net"].state_dict()["state"].values() for t in st.values()
                   if torch.is_tensor(t)],

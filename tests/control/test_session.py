@@ -37,7 +37,7 @@ def test_session_writes_its_folder(tmp_path: Path):
     for name in ("train.csv", "eval.csv", "metrics.json", "model/latest.pt", "model/best.pt"):
         assert (d / name).is_file(), name
     train, evals = pd.read_csv(d / "train.csv"), pd.read_csv(d / "eval.csv")
-    assert list(train.columns) == ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr"]
+    assert list(train.columns) == ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr", "q_mean"]
     assert train["frame"].tolist() == [500, 1000, 1500, 2000]
     assert evals["frame"].tolist() == [1000, 2000]
     assert train["opt_step"].iloc[-1] > 0 and train["episode"].is_monotonic_increasing

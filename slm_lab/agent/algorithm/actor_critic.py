@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from slm_lab.agent.algorithm.base import PolicyGradient
-from slm_lab.agent.algorithm.returns import gae, nstep_returns
+from slm_lab.agent.algorithm.base import PolicyGradient, TrainStats
+from slm_lab.agent.algorithm.returns import explained_variance, gae, nstep_returns
 from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
@@ -23,6 +23,8 @@ class A2C(PolicyGradient):
     Trains on a batch rollout (OnPolicyBatchReplay) or on whole episodes (OnPolicyReplay).
     `algorithm.gsde`: state-dependent exploration noise (agent/gsde.py) for continuous actions.
     """
+
+    STATS = (*PolicyGradient.STATS, "policy_loss", "value_loss", "explained_variance")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -113,7 +115,7 @@ class A2C(PolicyGradient):
         params = {"net": self.net_params, "critic": self.critic_params}
         gradient_steps(loss, [(self.optims[n], params[n], self.schedulers[n]) for n in names], clip)
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         batch = self.memory.sample()
         pout, values = self.policy_and_value(batch["states"])
         adv, targets = self.advantages(batch, values)
@@ -125,5 +127,5 @@ class A2C(PolicyGradient):
         loss = policy_loss + value_loss
         self.step(loss, self.net_spec.clip_grad_val)
         self.opt_step += 1
-        self._entropies.append(entropy.detach().mean())
-        return loss
+        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
+                "entropy": entropy.detach().mean(), "explained_variance": explained_variance(values.detach(), targets)}

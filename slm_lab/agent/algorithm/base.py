@@ -36,8 +36,20 @@ def require_action_kind(algorithm: str, is_discrete: bool, env_name: str = "the 
         raise SpecError(f"algorithm {algorithm} needs {' or '.join(allowed)} actions, but {env_name} has {kind} actions")
 
 
+TrainStats = dict[str, torch.Tensor]
+"""What `train()` returns: named scalar tensors (detached), e.g. {"loss": ..., "q_mean": ...}."""
+
+
 class Algorithm:
-    """One learner of the AEB space. Sees only batched arrays for its own bodies."""
+    """One learner of the AEB space. Sees only batched arrays for its own bodies.
+
+    `train()` returns its named statistics (`TrainStats`); `STATS` declares their names, so the
+    columns of train.csv, TensorBoard's scalars and the session graph follow the algorithm: adding
+    a statistic is a change to one algorithm file. "loss" (the total minimized) and "entropy" are
+    every algorithm's; a name an algorithm never reports stays NaN.
+    """
+
+    STATS: tuple[str, ...] = ("loss", "entropy")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         require_action_kind(spec.algorithm.name, spaces.is_discrete)
@@ -54,8 +66,7 @@ class Algorithm:
         self.last_target_update = 0  # frame of the last target-net copy (algorithms with target nets)
         self.memory = self._build_memory()
         self.loss_fn = build_loss(spec.net.loss_spec)
-        self._losses: list[torch.Tensor] = []
-        self._entropies: list[torch.Tensor] = []
+        self._pending_stats: dict[str, list[torch.Tensor]] = {}  # since the last log row
         self.nets: dict[str, nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
@@ -97,28 +108,36 @@ class Algorithm:
         self.env_steps += 1
         self.memory.add(state, action, reward, next_state, terminated, truncated)
         if self.to_train():
-            loss = self.train()
-            self._losses.append(loss.detach())
+            for name, value in self.train().items():
+                self._pending_stats.setdefault(name, []).append(value.detach())
             if self.noise is not None:  # the next rollout explores with fresh noise matrices
                 self.noise.theta = None
 
     def to_train(self) -> bool:
         return self.memory.ready()
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         raise NotImplementedError
 
     # --- logging --------------------------------------------------------------------------
 
+    @classmethod
+    def stat_names(cls) -> list[str]:
+        """The statistics of a log row: the named training statistics, then the schedules."""
+        return [*cls.STATS, "explore_var", "lr"]
+
     def drain_stats(self) -> dict[str, float]:
-        """Mean loss / entropy since the last call; one CPU sync per log row, not per step."""
-        stats = {
-            "loss": torch.stack(self._losses).mean().item() if self._losses else float("nan"),
-            "entropy": torch.stack(self._entropies).mean().item() if self._entropies else float("nan"),
-            "explore_var": self.explore_var(),
-            "lr": next(iter(self.optims.values())).param_groups[0]["lr"] if self.optims else float("nan"),
-        }
-        self._losses, self._entropies = [], []
+        """Each named statistic's mean since the last call (NaN when not reported), the exploration
+        variable and the learning rate; one CPU sync per log row, not per step."""
+        pending = self._pending_stats
+        if undeclared := set(pending) - set(self.STATS):
+            raise ValueError(f"{type(self).__name__}.train() reported {sorted(undeclared)}, not declared in its STATS")
+        names = [k for k in self.STATS if pending.get(k)]
+        means = torch.stack([torch.stack(pending[k]).float().mean() for k in names]).tolist() if names else []
+        stats = dict.fromkeys(self.STATS, float("nan")) | dict(zip(names, means))
+        stats["explore_var"] = self.explore_var()
+        stats["lr"] = next(iter(self.optims.values())).param_groups[0]["lr"] if self.optims else float("nan")
+        self._pending_stats = {}
         return stats
 
     def explore_var(self) -> float:
@@ -136,8 +155,8 @@ class Algorithm:
             # the generator behind exploration and replay sampling (shared with the memory);
             # JSON keeps its 128-bit integers plain for a weights-only load
             "rng": json.dumps(self.rng.bit_generator.state),
-            # losses / entropies since the last log row, so a resumed run's next row averages the same steps
-            "pending": {"losses": _stack(self._losses), "entropies": _stack(self._entropies)},
+            # statistics since the last log row, so a resumed run's next row averages the same steps
+            "pending": {k: _stack(v) for k, v in self._pending_stats.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
@@ -156,9 +175,11 @@ class Algorithm:
         self.last_target_update = counters.get("last_target_update", 0)
         if "rng" in state:  # set in place: the memory holds the same generator object
             self.rng.bit_generator.state = json.loads(state["rng"])
-        pending = state.get("pending", {})
-        self._losses = list(pending["losses"].unbind()) if "losses" in pending else []
-        self._entropies = list(pending["entropies"].unbind()) if "entropies" in pending else []
+        pending = dict(state.get("pending", {}))
+        for old, new in (("losses", "loss"), ("entropies", "entropy")):  # checkpoints written before named statistics
+            if old in pending:
+                pending[new] = pending.pop(old)
+        self._pending_stats = {k: list(v.unbind()) for k, v in pending.items() if v.numel()}
 
 
     # --- target nets ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from slm_lab.agent.algorithm.base import ValueBased
+from slm_lab.agent.algorithm.base import TrainStats, ValueBased
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import LOSSES, gradient_step
 from slm_lab.env.gymnasium import BodySpaces
@@ -19,6 +19,8 @@ class DQN(ValueBased):
     y = r + gamma * (1 - terminated) * max_a' Q_target(s', a');  loss = L(Q(s, a), y).
     The target net is replaced every `net.update_frequency` frames, or Polyak-averaged.
     """
+
+    STATS = (*ValueBased.STATS, "q_mean")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -43,8 +45,8 @@ class DQN(ValueBased):
         """max_a' Q_target(s', a')."""
         return self.target_net(next_states).max(-1).values
 
-    def train(self) -> torch.Tensor:
-        total = torch.zeros(())
+    def train(self) -> TrainStats:
+        total, q_total = torch.zeros(()), torch.zeros(())
         for _ in range(self.algo_spec.training_batch_iter):
             batch = self.memory.sample()
             with torch.no_grad():
@@ -58,9 +60,10 @@ class DQN(ValueBased):
                 loss = losses.mean()
             gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
             self.opt_step += 1
-            total = total + loss.detach()
+            total, q_total = total + loss.detach(), q_total + q.detach().mean()
             self.update_target()
-        return total / self.algo_spec.training_batch_iter
+        n = self.algo_spec.training_batch_iter
+        return {"loss": total / n, "q_mean": q_total / n}
 
     def update_target(self) -> None:
         self.sync_target(self.target_net, self.net)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from slm_lab.agent.algorithm.actor_critic import A2C
+from slm_lab.agent.algorithm.base import TrainStats
+from slm_lab.agent.algorithm.returns import explained_variance
 from slm_lab.agent.policy import Schedule
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
@@ -33,6 +35,8 @@ class PPO(A2C):
     Nets as in A2C: `net.shared` heads on one trunk (one forward), or separate actor/critic.
     """
 
+    STATS = (*A2C.STATS, "approx_kl", "clip_fraction")
+
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
         self.clip_eps = Schedule(spec.algorithm.clip_eps_spec)
@@ -50,14 +54,14 @@ class PPO(A2C):
         }
         return {k: v.flatten(0, 1) for k, v in flat.items()}
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         a = self.algo_spec
         data = self.score_rollout(self.memory.sample())
         n = data["adv"].shape[0]
         clip_eps = self.clip_eps.value(self.frame)
         beta = self.entropy_coef.value(self.frame)
         clip = self.net_spec.clip_grad_val
-        total, entropies = torch.zeros(()), torch.zeros(())
+        sums = dict.fromkeys(("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"), torch.zeros(()))
         steps = 0
         # one minibatch holding the whole rollout: its order cannot change the mean loss, so skip
         # the shuffle and the per-step gathers (e.g. the zoo's CartPole: 256 frames, minibatch 256)
@@ -72,7 +76,7 @@ class PPO(A2C):
                 if beta != 0.0:
                     log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
                     policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()
-                    entropies = entropies + entropy.detach().mean()
+                    sums["entropy"] = sums["entropy"] + entropy.detach().mean()
                 else:  # no entropy term: keep its ops out of the graph (logged from the rollout's scoring)
                     log_prob = self.log_prob_entropy(pout, mb["actions"], entropy=False)[0]
                     policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps)
@@ -84,6 +88,16 @@ class PPO(A2C):
                 self.step(policy_loss + value_loss, clip)
                 self.opt_step += 1
                 steps += 1
-                total = total + (policy_loss + value_loss).detach()
-        self._entropies.append(entropies / steps if beta != 0.0 else self.rollout_entropy)
-        return total / steps
+                with torch.no_grad():
+                    log_ratio = log_prob - mb["old_log_prob"]
+                    # KL(pi_old || pi) by the unbiased, always positive estimator E[(rho - 1) - log rho]
+                    approx_kl = (log_ratio.exp() - 1.0 - log_ratio).mean()
+                    clip_fraction = ((log_ratio.exp() - 1.0).abs() > clip_eps).float().mean()
+                for name, value in (("loss", policy_loss + value_loss), ("policy_loss", policy_loss),
+                                    ("value_loss", value_loss), ("approx_kl", approx_kl), ("clip_fraction", clip_fraction)):
+                    sums[name] = sums[name] + value.detach()
+        stats = {k: v / steps for k, v in sums.items()}
+        if beta == 0.0:  # no entropy term in the loss: the rollout's entropy, from its scoring
+            stats["entropy"] = self.rollout_entropy
+        stats["explained_variance"] = explained_variance(data["old_values"], data["targets"])
+        return stats

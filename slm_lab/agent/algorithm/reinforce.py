@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from slm_lab.agent.algorithm.base import PolicyGradient
+from slm_lab.agent.algorithm.base import PolicyGradient, TrainStats
 from slm_lab.agent.algorithm.returns import discounted_returns
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
@@ -28,7 +28,7 @@ class Reinforce(PolicyGradient):
     def policy_out(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         batch = self.memory.sample()
         done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0)
         returns = torch.from_numpy(discounted_returns(batch["rewards"].numpy(), done.numpy(), self.gamma)).flatten()
@@ -40,5 +40,4 @@ class Reinforce(PolicyGradient):
         loss = -(log_prob * returns).mean() - self.entropy_coef.value(self.frame) * entropy.mean()
         gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
         self.opt_step += 1
-        self._entropies.append(entropy.detach().mean())
-        return loss
+        return {"loss": loss.detach(), "entropy": entropy.detach().mean()}

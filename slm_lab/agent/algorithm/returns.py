@@ -61,3 +61,9 @@ def gae(
         running = deltas[t] + gamma * lam * (1.0 - done[t]) * running
         adv[t] = running
     return adv
+
+
+def explained_variance(values: "torch.Tensor", targets: "torch.Tensor") -> "torch.Tensor":
+    """1 - Var(targets - values) / Var(targets): 1 when the critic predicts its targets exactly, 0 when
+    it does no better than their mean, negative when worse (NaN for constant targets)."""
+    return 1.0 - (targets - values).var() / targets.var()

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slm_lab.agent.algorithm.base import Algorithm
+from slm_lab.agent.algorithm.base import Algorithm, TrainStats
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import build_optimizer, gradient_step
 from slm_lab.agent.policy import categorical_sample, tanh_gaussian_sample
@@ -68,6 +68,8 @@ class SAC(Algorithm):
     Uniformly random actions until `training_start_step` frames; the target critics follow
     `net.update_type` (`polyak` with `net.polyak_coef` as tau, as in the paper, or `replace`).
     """
+
+    STATS = (*Algorithm.STATS, "critic_loss", "actor_loss", "alpha_loss", "alpha")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -184,9 +186,9 @@ class SAC(Algorithm):
         q = self.q_values(self.critics, states, action).min(0).values
         return (alpha * log_prob - q).mean(), -log_prob
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         a, clip = self.algo_spec, self.net_spec.clip_grad_val
-        total = torch.zeros(())
+        sums = dict.fromkeys(("loss", "critic_loss", "actor_loss", "alpha_loss", "entropy"), torch.zeros(()))
         for _ in range(a.training_batch_iter):
             batch = self.memory.sample()
             alpha = self.log_alpha.alpha().detach()
@@ -196,14 +198,17 @@ class SAC(Algorithm):
             policy_loss, entropy = self.policy_loss(batch["states"], alpha)
             gradient_step(policy_loss, self.optims["policy"], self.policy_params, clip, self.schedulers["policy"])
             self.critics.requires_grad_(True)
+            alpha_loss = temperature_loss(self.log_alpha.value, entropy, self.target_entropy)
             if a.auto_entropy:
-                alpha_loss = temperature_loss(self.log_alpha.value, entropy, self.target_entropy)
                 gradient_step(alpha_loss, self.optims["alpha"], [self.log_alpha.value], None)
             self.update_target()
             self.opt_step += 1
-            total = total + (critic_loss + policy_loss).detach()
-            self._entropies.append(entropy.detach().mean())
-        return total / a.training_batch_iter
+            for name, value in (("loss", critic_loss + policy_loss), ("critic_loss", critic_loss), ("actor_loss", policy_loss),
+                                ("alpha_loss", alpha_loss), ("entropy", entropy.mean())):
+                sums[name] = sums[name] + value.detach()
+        stats = {k: v / a.training_batch_iter for k, v in sums.items()}
+        stats["alpha"] = self.log_alpha.alpha().detach()
+        return stats
 
     def update_target(self) -> None:
         self.sync_target(self.target_critics, self.critics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from slm_lab.agent.algorithm.base import ValueBased
+from slm_lab.agent.algorithm.base import TrainStats, ValueBased
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
 from slm_lab.env.gymnasium import BodySpaces
@@ -23,6 +23,8 @@ class SARSA(ValueBased):
     Learns from OnPolicyBatchReplay (a rollout of `training_frequency` steps) or
     OnPolicyReplay (whole episodes); one gradient step per batch, no target net.
     """
+
+    STATS = (*ValueBased.STATS, "q_mean")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -47,7 +49,7 @@ class SARSA(ValueBased):
         taken_next[-1] = False
         return torch.where(taken_next & (done == 0), shifted, sampled)
 
-    def train(self) -> torch.Tensor:
+    def train(self) -> TrainStats:
         batch = self.memory.sample()
         actions = batch["actions"].long()
         done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0)
@@ -60,4 +62,4 @@ class SARSA(ValueBased):
         loss = self.loss_fn(q, target)
         gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
         self.opt_step += 1
-        return loss
+        return {"loss": loss.detach(), "q_mean": q.detach().mean()}
