@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from slm_lab.agent.algorithm.actor_critic import A2C
 from slm_lab.agent.algorithm.base import Algorithm, require_action_kind
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
+from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
@@ -41,4 +42,4 @@ def check_action_spaces(spec: Spec) -> None:
             require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]

@@ -82,9 +82,8 @@ class Algorithm:
         cls = MEMORIES[mem_spec.name]
         if cls.is_on_policy:
             return cls(mem_spec, self.algo_spec.training_frequency)
-        if getattr(cls, "uses_max_frame", False):  # schedules over the run, e.g. PER's beta
-            return cls(mem_spec, self.rng, max_frame=self.max_frame)
-        return cls(mem_spec, self.rng)
+        # replay memories sample with the agent's generator; some schedule over the run (PER's beta)
+        return cls(mem_spec, self.rng, max_frame=self.max_frame)
 
     def _add_optimizer(self, name: str, params: list[nn.Parameter], optim_spec: Any) -> None:
         optim = build_optimizer(optim_spec, params)

@@ -7,13 +7,14 @@ import copy
 import torch
 
 from slm_lab.agent.algorithm.base import TrainStats, ValueBased
+from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import LOSSES, gradient_step
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
-class DQN(ValueBased):
+class DQN(ValueBased, OffPolicy):
     """Q-learning with a replay memory and a target net:
 
     y = r + gamma * (1 - terminated) * max_a' Q_target(s', a');  loss = L(Q(s, a), y).
@@ -33,37 +34,23 @@ class DQN(ValueBased):
         # per-sample losses: prioritized replay weights each by its importance-sampling weight
         self.sample_loss_fn = LOSSES[spec.net.loss_spec.name](reduction="none")
 
-    def to_train(self) -> bool:
-        a = self.algo_spec
-        return (
-            self.frame >= a.training_start_step
-            and len(self.memory) >= self.memory.batch_size
-            and self.env_steps % a.training_frequency == 0
-        )
-
     def next_q(self, next_states: torch.Tensor) -> torch.Tensor:
         """max_a' Q_target(s', a')."""
         return self.target_net(next_states).max(-1).values
 
-    def train(self) -> TrainStats:
-        total, q_total = torch.zeros(()), torch.zeros(())
-        for _ in range(self.algo_spec.training_batch_iter):
-            batch = self.memory.sample()
-            with torch.no_grad():
-                target = batch["rewards"] + self.gamma * (1.0 - batch["terminated"]) * self.next_q(batch["next_states"])
-            q = self.net(batch["states"]).gather(-1, batch["actions"].long().unsqueeze(-1)).squeeze(-1)
-            losses = self.sample_loss_fn(q, target)
-            if "weights" in batch:  # prioritized replay (Schaul et al. 2016): IS-weighted loss, new |TD| priorities
-                loss = (batch["weights"] * losses).mean()
-                self.memory.update_priorities(batch["idx"].numpy(), (q - target).detach().abs().numpy())
-            else:
-                loss = losses.mean()
-            gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
-            self.opt_step += 1
-            total, q_total = total + loss.detach(), q_total + q.detach().mean()
-            self.update_target()
-        n = self.algo_spec.training_batch_iter
-        return {"loss": total / n, "q_mean": q_total / n}
+    def train_step(self, batch: dict[str, torch.Tensor]) -> TrainStats:
+        with torch.no_grad():
+            target = batch["rewards"] + self.gamma * (1.0 - batch["terminated"]) * self.next_q(batch["next_states"])
+        q = self.net(batch["states"]).gather(-1, batch["actions"].long().unsqueeze(-1)).squeeze(-1)
+        losses = self.sample_loss_fn(q, target)
+        if "weights" in batch:  # prioritized replay (Schaul et al. 2016): IS-weighted loss, new |TD| priorities
+            loss = (batch["weights"] * losses).mean()
+            self.memory.update_priorities(batch["idx"].numpy(), (q - target).detach().abs().numpy())
+        else:
+            loss = losses.mean()
+        gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])
+        self.update_target()
+        return {"loss": loss, "q_mean": q.detach().mean()}
 
     def update_target(self) -> None:
         self.sync_target(self.target_net, self.net)

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slm_lab.agent.algorithm.base import Algorithm, TrainStats
+from slm_lab.agent.algorithm.base import TrainStats
+from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import build_optimizer, gradient_step
 from slm_lab.agent.policy import categorical_sample, tanh_gaussian_sample
@@ -55,7 +56,7 @@ def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entr
     return (log_alpha * (entropy - target_entropy).detach()).mean()
 
 
-class SAC(Algorithm):
+class SAC(OffPolicy):
     """Maximum-entropy actor-critic with twin critics, Polyak target critics and a learned temperature:
 
     critics: L(Q_i(s, a), y) for i = 1, 2, y from `soft_q_target`;
@@ -69,7 +70,7 @@ class SAC(Algorithm):
     `net.update_type` (`polyak` with `net.polyak_coef` as tau, as in the paper, or `replace`).
     """
 
-    STATS = (*Algorithm.STATS, "critic_loss", "actor_loss", "alpha_loss", "alpha")
+    STATS = (*OffPolicy.STATS, "critic_loss", "actor_loss", "alpha_loss", "alpha")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -141,14 +142,6 @@ class SAC(Algorithm):
 
     # --- learning -------------------------------------------------------------------------
 
-    def to_train(self) -> bool:
-        a = self.algo_spec
-        return (
-            self.frame >= a.training_start_step
-            and len(self.memory) >= self.memory.batch_size
-            and self.env_steps % a.training_frequency == 0
-        )
-
     def q_values(self, critics: nn.ModuleList, states: torch.Tensor, unit_actions: torch.Tensor | None = None) -> torch.Tensor:
         """Twin critics stacked: [2, N] at the given actions (continuous), [2, N, A] (discrete)."""
         if self.discrete:
@@ -186,29 +179,21 @@ class SAC(Algorithm):
         q = self.q_values(self.critics, states, action).min(0).values
         return (alpha * log_prob - q).mean(), -log_prob
 
-    def train(self) -> TrainStats:
-        a, clip = self.algo_spec, self.net_spec.clip_grad_val
-        sums = dict.fromkeys(("loss", "critic_loss", "actor_loss", "alpha_loss", "entropy"), torch.zeros(()))
-        for _ in range(a.training_batch_iter):
-            batch = self.memory.sample()
-            alpha = self.log_alpha.alpha().detach()
-            critic_loss = self.critic_loss(batch, alpha)
-            gradient_step(critic_loss, self.optims["critics"], self.critic_params, clip, self.schedulers["critics"])
-            self.critics.requires_grad_(False)  # the policy step needs dQ/da, not the critics' weight grads
-            policy_loss, entropy = self.policy_loss(batch["states"], alpha)
-            gradient_step(policy_loss, self.optims["policy"], self.policy_params, clip, self.schedulers["policy"])
-            self.critics.requires_grad_(True)
-            alpha_loss = temperature_loss(self.log_alpha.value, entropy, self.target_entropy)
-            if a.auto_entropy:
-                gradient_step(alpha_loss, self.optims["alpha"], [self.log_alpha.value], None)
-            self.update_target()
-            self.opt_step += 1
-            for name, value in (("loss", critic_loss + policy_loss), ("critic_loss", critic_loss), ("actor_loss", policy_loss),
-                                ("alpha_loss", alpha_loss), ("entropy", entropy.mean())):
-                sums[name] = sums[name] + value.detach()
-        stats = {k: v / a.training_batch_iter for k, v in sums.items()}
-        stats["alpha"] = self.log_alpha.alpha().detach()
-        return stats
+    def train_step(self, batch: dict[str, torch.Tensor]) -> TrainStats:
+        clip = self.net_spec.clip_grad_val
+        alpha = self.log_alpha.alpha().detach()
+        critic_loss = self.critic_loss(batch, alpha)
+        gradient_step(critic_loss, self.optims["critics"], self.critic_params, clip, self.schedulers["critics"])
+        self.critics.requires_grad_(False)  # the policy step needs dQ/da, not the critics' weight grads
+        policy_loss, entropy = self.policy_loss(batch["states"], alpha)
+        gradient_step(policy_loss, self.optims["policy"], self.policy_params, clip, self.schedulers["policy"])
+        self.critics.requires_grad_(True)
+        alpha_loss = temperature_loss(self.log_alpha.value, entropy, self.target_entropy)
+        if self.algo_spec.auto_entropy:
+            gradient_step(alpha_loss, self.optims["alpha"], [self.log_alpha.value], None)
+        self.update_target()
+        return {"loss": critic_loss + policy_loss, "critic_loss": critic_loss, "actor_loss": policy_loss,
+                "alpha_loss": alpha_loss, "entropy": entropy.mean(), "alpha": alpha}
 
     def update_target(self) -> None:
         self.sync_target(self.target_critics, self.critics)

@@ -33,7 +33,7 @@ class AtariReplay:
 
     is_on_policy = False
 
-    def __init__(self, spec: AtariReplaySpec, rng: np.random.Generator) -> None:
+    def __init__(self, spec: AtariReplaySpec, rng: np.random.Generator, max_frame: int | None = None) -> None:
         self.batch_size = spec.batch_size
         self.max_size = spec.max_size
         self.rng = rng

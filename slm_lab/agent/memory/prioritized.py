@@ -76,10 +76,8 @@ class PrioritizedReplay(Replay):
     far, so each is replayed at least once soon after it arrives.
     """
 
-    uses_max_frame = True
-
     def __init__(self, spec: PrioritizedReplaySpec, rng: np.random.Generator, max_frame: int | None = None) -> None:
-        super().__init__(spec, rng)
+        super().__init__(spec, rng, max_frame)
         self.alpha = spec.alpha
         self.beta_start = spec.beta
         self.beta_steps = spec.beta_steps or max_frame or 1

@@ -17,7 +17,8 @@ class Replay:
 
     is_on_policy = False
 
-    def __init__(self, spec: ReplaySpec, rng: np.random.Generator) -> None:
+    def __init__(self, spec: ReplaySpec, rng: np.random.Generator, max_frame: int | None = None) -> None:
+        """Every off-policy memory takes (spec, the agent's generator, the run's frame budget)."""
         self.batch_size = spec.batch_size
         self.max_size = spec.max_size
         self.rng = rng
