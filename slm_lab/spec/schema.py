@@ -7,7 +7,8 @@ agent/ (the single source of truth for what can be built).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import json
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -16,10 +17,51 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field's type takes true/false as itself: bool (or Any) somewhere in it, or no number."""
+    if annotation is bool or annotation is Any:
+        return True
+    args = get_args(annotation)
+    if not args:
+        return annotation not in (int, float)
+    if get_origin(annotation) is Literal:
+        return any(isinstance(a, bool) for a in args)
+    kinds = [a for a in args if not isinstance(a, (int, float, str)) or isinstance(a, type)]
+    if get_origin(annotation) is Annotated:
+        return _accepts_bool(args[0])
+    if get_origin(annotation) in (list, tuple, dict, set):
+        return True  # the items are checked as values of their own
+    return all(_accepts_bool(a) for a in kinds if a is not type(None)) if kinds else True
+
+
+def _items_accept_bool(annotation: Any) -> bool:
+    """For a list-typed field (or an optional one): whether its items take true/false."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (list, tuple):
+        return all(_accepts_bool(item) for item in get_args(annotation) if item is not Ellipsis)
+    return all(_items_accept_bool(arg) for arg in get_args(annotation) if get_origin(arg) is not Literal)
+
+
 class Strict(BaseModel):
-    """Unknown keys are errors: a typo in a spec must never be silently ignored."""
+    """Unknown keys are errors: a typo in a spec must never be silently ignored. A number is
+    never true/false: pydantic would read `lr: true` as 1.0 and `max_session: true` as 1."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if field is None:
+                    continue
+                if isinstance(value, bool) and not _accepts_bool(field.annotation):
+                    raise ValueError(f"{key}: {str(value).lower()} is not a number")
+                if isinstance(value, list) and any(isinstance(v, bool) for v in value) and not _items_accept_bool(field.annotation):
+                    raise ValueError(f"{key}: {json.dumps(value)} holds true/false where numbers go")
+        return data
 
 
 # --- schedules and exploration -------------------------------------------------------------
