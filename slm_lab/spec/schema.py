@@ -372,6 +372,9 @@ JSONScalar = Union[bool, int, float, str, None]
 BATCHED_ENV_IDS = frozenset({"CartPole-v1"})
 
 
+EnvKind = Literal["gymnasium", "entry_point", "unity", "pettingzoo"]
+
+
 class EnvSpec(Strict):
     """A Gymnasium id (`CartPole-v1`) or an entry point (`my_pkg.envs:MyEnv`)."""
 
@@ -390,6 +393,21 @@ class EnvSpec(Strict):
     episodic_life: bool = False  # a lost life ends the agent's episode, not the game
     normalize_obs: bool = False
     normalize_reward: bool = False
+
+    @property
+    def kind(self) -> EnvKind:
+        """Which adapter runs this env, decided here once from the name: `unity:<name>`,
+        `pettingzoo:<module>`, a `module:Class` (or `module:EnvId`) entry point, else a Gymnasium id."""
+        prefix, sep, _ = self.name.partition(":")
+        if sep and prefix in ("unity", "pettingzoo"):
+            return prefix  # type: ignore[return-value]
+        return "entry_point" if sep else "gymnasium"
+
+    @property
+    def has_own_bodies(self) -> bool:
+        """Unity and PettingZoo envs bring their bodies (a brain's agents, the env's agents);
+        a Gymnasium env has num_envs of them."""
+        return self.kind in ("unity", "pettingzoo")
 
     def is_atari(self) -> bool:
         return self.preprocess == "atari" or (self.preprocess == "auto" and self.name.startswith("ALE/"))

@@ -141,3 +141,14 @@ def test_schema_names_match_the_registries():
     assert set(ALGORITHM_NAMES) == set(ALGORITHMS)
     assert set(MEMORY_NAMES) == set(MEMORIES)
     assert set(NET_TYPES) == set(NETS)
+
+
+@pytest.mark.parametrize("name,kind", [
+    ("CartPole-v1", "gymnasium"), ("ALE/Pong-v5", "gymnasium"), ("my_pkg.envs:MyEnv", "entry_point"),
+    ("minigrid:MiniGrid-Empty-5x5-v0", "entry_point"), ("unity:3dball", "unity"), ("pettingzoo:mpe2.simple_spread_v3", "pettingzoo"),
+])
+def test_the_env_kind_is_decided_once_on_the_schema(name: str, kind: str):
+    from slm_lab.spec.schema import EnvSpec
+
+    env = EnvSpec(name=name)
+    assert env.kind == kind and env.has_own_bodies == (kind in ("unity", "pettingzoo"))
