@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
 UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -133,6 +133,10 @@ class _NetBase(Strict):
     update_type: Literal["replace", "polyak"] = "replace"
     update_frequency: PositiveInt = 1000
     polyak_coef: UnitFloat = 0.005
+    # where the nets, optimizers and losses live (slm_lab/lib/device.py): "auto" = CUDA when
+    # available, else CPU; true (CUDA, one-line error without it) / false (CPU); or a device
+    # string, "cpu", "cuda", "cuda:1", "mps". Without an index, session j takes GPU j mod n.
+    gpu: Union[StrictBool, Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")]] = "auto"
 
 
 class MLPNetSpec(_NetBase):
