@@ -44,3 +44,49 @@ def test_the_schema_refuses_what_is_not_a_device(bad):
 @pytest.mark.parametrize("good", ["auto", True, False, "cpu", "cuda", "cuda:1", "mps"])
 def test_the_schema_takes_each_device_form(good):
     assert MLPNetSpec(gpu=good).gpu == good
+
+
+def test_a_short_run_with_an_explicit_cpu_device_trains_and_saves_cpu_checkpoints(tmp_path):
+    from slm_lab.control.session import Session, load_checkpoint
+    from slm_lab.spec.loader import load_spec
+
+    spec = load_spec("benchmark/ppo/ppo_cartpole.json", "ppo_cartpole", overrides=[
+        "agent.0.net.gpu=false", "env.0.max_frame=1024", "meta.max_session=1", "meta.log_frequency=512",
+        "meta.eval_frequency=1024", "meta.eval_episodes=1"])
+    Session(spec, tmp_path, trial=0, session=0).run()
+    state = load_checkpoint(tmp_path / "model" / "latest.pt")
+    tensors = [t for net in state["nets"].values() for t in net.values()]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    assert state["counters"]["opt_step"] > 0
+
+
+def test_agent_to_moves_every_net_and_batches_follow(monkeypatch):
+    from slm_lab.agent import make_agent
+    from slm_lab.env.gymnasium import BodySpaces
+    from slm_lab.spec.schema import AgentSpec
+
+    spec = AgentSpec.model_validate({"name": "a", "algorithm": {"name": "DQN"}, "memory": {"name": "Replay"}, "net": {"hid_layers": [8]}})
+    agent = make_agent(spec, BodySpaces(4, 2, True, 1), 1000, 0).to(torch.device("cpu"))
+    assert agent.device == torch.device("cpu")
+    assert all(p.device.type == "cpu" for net in agent.nets.values() for p in net.parameters())
+    batch = agent.to_device({"x": torch.zeros(3)})
+    assert batch["x"].device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_cpu_checkpoint_loads_onto_cuda_and_back(tmp_path):
+    from slm_lab.agent import make_agent
+    from slm_lab.control.session import load_checkpoint, save_checkpoint
+    from slm_lab.env.gymnasium import BodySpaces
+    from slm_lab.spec.schema import AgentSpec
+
+    spec = AgentSpec.model_validate({"name": "a", "algorithm": {"name": "DQN"}, "memory": {"name": "Replay"}, "net": {"hid_layers": [8]}})
+    cpu_agent = make_agent(spec, BodySpaces(4, 2, True, 1), 1000, 0)
+    save_checkpoint(cpu_agent, tmp_path / "cpu.pt")
+    gpu_agent = make_agent(spec, BodySpaces(4, 2, True, 1), 1000, 1).to(torch.device("cuda"))
+    gpu_agent.load_state_dict(load_checkpoint(tmp_path / "cpu.pt"))
+    for a, b in zip(cpu_agent.net.parameters(), gpu_agent.net.parameters()):
+        assert b.device.type == "cuda" and torch.equal(a, b.cpu())
+    save_checkpoint(gpu_agent, tmp_path / "gpu.pt")
+    back = load_checkpoint(tmp_path / "gpu.pt")  # map_location: always readable on a CPU machine
+    assert all(t.device.type == "cpu" for t in back["nets"]["net"].values())
