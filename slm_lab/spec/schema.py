@@ -389,7 +389,8 @@ class EnvSpec(Strict):
     kwargs: dict[str, Union[JSONScalar, list[JSONScalar]]] = Field(default_factory=dict)
     # "batched": one numpy-batched env for all sub-envs (slm_lab/env/batched.py); "auto": that
     # where the env has one and needs no per-sub-env wrapper, else "sync"
-    vectorization: Literal["auto", "sync", "async", "batched"] = "auto"
+    # "ale": ale-py's native C++ vector env with its own Atari preprocessing (ALE/ ids; env/ale_vector.py)
+    vectorization: Literal["auto", "sync", "async", "batched", "ale"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
@@ -426,6 +427,8 @@ class EnvSpec(Strict):
             raise ValueError("normalize_obs does not apply to Atari frames (the net scales uint8 pixels by 1/255)")
         if self.episodic_life and not self.is_atari():
             raise ValueError("episodic_life needs Atari preprocessing (an ALE/ env or preprocess 'atari')")
+        if self.vectorization == "ale" and not (self.name.startswith("ALE/") and self.is_atari()):
+            raise ValueError(f"vectorization 'ale' is ale-py's Atari vector env: it needs an ALE/ id with atari preprocessing, not {self.name}")
         if self.vectorization == "batched":
             if self.name not in BATCHED_ENV_IDS:
                 raise ValueError(f"vectorization 'batched' exists for {', '.join(sorted(BATCHED_ENV_IDS))} only, not {self.name}")
