@@ -84,7 +84,7 @@ MALFORMED = [
     ("env.0.name", "mypkg:", 's: env[0].name: "mypkg:" is not a module:Class entry point'),
     ("env.0.num_envs", "x", 's: env[0].num_envs: "x" is not an integer'),
     ("env.0.max_frame", -100, "s: env[0].max_frame: -100 is not a positive integer"),
-    ("env.0.vectorization", "threads", "s: env[0].vectorization: \"threads\" is not one of: 'auto', 'sync', 'async' or 'batched'"),
+    ("env.0.vectorization", "threads", "s: env[0].vectorization: \"threads\" is not one of: 'auto', 'sync', 'async', 'batched' or 'ale'"),
     ("meta", {"max_session": 0}, "s: meta.max_session: 0 is not a positive integer"),
     ("meta", {"seed": -1}, "s: meta.seed: -1 is less than 0"),
     ("meta", {"tensorboard": "yes please"}, 's: meta.tensorboard: "yes please" is not true or false'),
