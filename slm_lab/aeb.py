@@ -17,7 +17,7 @@ from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
 from slm_lab.env import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
-from slm_lab.lib.device import resolve_device
+from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -99,7 +99,11 @@ class AgentSpace:
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
             # session j of a trial takes GPU j mod n (lib/device.py); nets move once, before any training
-            self.agents.append(agent.to(resolve_device(agent_spec.net.gpu, session, where=f"agent[{a}].net.gpu")))
+            agent.to(resolve_device(agent_spec.net.gpu, session, where=f"agent[{a}].net.gpu"))
+            if spec.meta.compile:
+                enable_compile_cache()
+                agent.compile()
+            self.agents.append(agent)
         self.frames = [0] * len(self.agents)
 
     @property

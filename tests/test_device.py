@@ -90,3 +90,34 @@ def test_a_cpu_checkpoint_loads_onto_cuda_and_back(tmp_path):
     save_checkpoint(gpu_agent, tmp_path / "gpu.pt")
     back = load_checkpoint(tmp_path / "gpu.pt")  # map_location: always readable on a CPU machine
     assert all(t.device.type == "cpu" for t in back["nets"]["net"].values())
+
+
+def test_compile_compiles_the_trained_nets_in_place_and_keeps_their_state_dict_keys():
+    from slm_lab.agent import make_agent
+    from slm_lab.env.gymnasium import BodySpaces
+    from slm_lab.spec.schema import AgentSpec
+
+    spec = AgentSpec.model_validate({"name": "a", "algorithm": {"name": "DQN"}, "memory": {"name": "Replay"}, "net": {"hid_layers": [8]}})
+    agent = make_agent(spec, BodySpaces(4, 2, True, 1), 1000, 0)
+    keys = {k: list(net.state_dict()) for k, net in agent.nets.items()}
+    agent.compile()
+    assert agent.net._compiled_call_impl is not None  # the online net is compiled
+    assert agent.target_net._compiled_call_impl is None  # the target net only copies weights
+    assert {k: list(net.state_dict()) for k, net in agent.nets.items()} == keys
+
+
+@pytest.mark.slow
+def test_a_compiled_run_gives_the_eager_runs_numbers(tmp_path):
+    import pandas as pd
+
+    from slm_lab.control.session import Session
+    from slm_lab.spec.loader import load_spec
+
+    tables = []
+    for flag in ("false", "true"):
+        spec = load_spec("benchmark/dqn/dqn_cartpole.json", "dqn_cartpole", overrides=[
+            f"meta.compile={flag}", "env.0.max_frame=2000", "meta.max_session=1", "meta.log_frequency=500",
+            "meta.eval_frequency=2000", "meta.eval_episodes=1"])
+        Session(spec, tmp_path / flag, trial=0, session=0).run()
+        tables.append(pd.read_csv(tmp_path / flag / "train.csv")[["frame", "opt_step", "return", "loss", "q_mean"]])
+    pd.testing.assert_frame_equal(tables[0], tables[1], rtol=1e-5)

@@ -45,3 +45,14 @@ def resolve_device(gpu: GpuSetting, session: int = 0, where: str = "net.gpu") ->
     if index >= n:
         raise SpecError(f"{where}: {gpu!r} does not exist: this machine has {n} CUDA device{'s' if n > 1 else ''} (cuda:0..cuda:{n - 1})")
     return torch.device("cuda", index)
+
+
+def enable_compile_cache() -> None:
+    """torch.compile's caches (FX graphs, Inductor kernels) in the lab's cache folder, so the
+    next run of the same nets and shapes does not compile again. An env var set by the user wins."""
+    import os
+
+    from slm_lab.lib.config import cache_dir
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torch_compile"))
+    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")

@@ -152,6 +152,8 @@ class ConvNetSpec(_NetBase):
         default_factory=lambda: [[32, 8, 4], [64, 4, 2], [64, 3, 1]], min_length=1
     )
     fc_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [512])
+    # mixed precision: the conv and fc layers run under bf16 autocast (outputs back in float32)
+    bf16: bool = False
 
 
 class RecurrentNetSpec(_NetBase):
@@ -469,6 +471,9 @@ class MetaSpec(Strict):
     # torch intra-op threads per session (docs/SPEC.md): 1 is fastest for small nets when sessions
     # share the cores; more helps large batches of a session that runs alone
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
+    # torch.compile every agent's nets (their forward, used by acting and by each update); the
+    # compiled code is cached on disk (lib/config cache_dir()/torch_compile) for the next run
+    compile: bool = False
     # resumable checkpoint every this many frames (unset: eval_frequency); see docs/OPERATIONS.md
     checkpoint_frequency: PositiveInt | None = None
     # save the replay memory with it (unset: true for off-policy memories)

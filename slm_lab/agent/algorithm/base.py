@@ -104,6 +104,14 @@ class Algorithm:
             net.to(self.device)
         return self
 
+    def compile(self) -> Algorithm:
+        """torch.compile each net in place (state_dict keys unchanged, so checkpoints load either
+        way); the first batch of each shape pays the compile, later runs read the disk cache."""
+        for net in self.nets.values():
+            if any(p.requires_grad for p in net.parameters()):  # target nets only copy weights
+                net.compile()
+        return self
+
     def as_tensor(self, array: np.ndarray) -> torch.Tensor:
         """A numpy batch from the envs as a tensor on the agent's device (no copy on the CPU)."""
         return torch.from_numpy(array).to(self.device, non_blocking=True)
