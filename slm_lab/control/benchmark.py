@@ -53,7 +53,9 @@ def prepare_benchmark(spec_file: str, spec_name: str, overrides: list[str] | Non
 
 def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, Any]:
     """Run every benchmark trial on Ray Tune, then write benchmark.md in the benchmark folder."""
-    from slm_lab.control.experiment import PASSED_ENV, Plan, check_ray_address, run_on_ray
+    from slm_lab.control.ray_cluster import PASSED_ENV, check_ray_address
+    from slm_lab.control.search_plan import Plan
+    from slm_lab.control.tune_trials import run_on_ray
 
     check_ray_address(address)
     name = specs[0].name

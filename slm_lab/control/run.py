@@ -115,7 +115,7 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
     """Execute a prepared job and return its result (trial metrics, the enjoy return, or the
     summary of a search / benchmark, which run on Ray: `ray_address` joins a cluster)."""
     if mode.kind in ("search", "benchmark"):
-        from slm_lab.control.experiment import ray_address as resolve_address
+        from slm_lab.control.ray_cluster import ray_address as resolve_address
 
         if isinstance(spec, list):
             from slm_lab.control.benchmark import run_benchmark
