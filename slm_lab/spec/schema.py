@@ -142,6 +142,10 @@ class _NetBase(Strict):
 class MLPNetSpec(_NetBase):
     type: Literal["MLPNet"] = "MLPNet"
     hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+    # noisy nets (Fortunato et al. 2018): the Q head's layers are factorized-Gaussian NoisyLinear,
+    # initial noise scale noisy_sigma0 / sqrt(fan_in); DQN then acts greedily (no epsilon)
+    noisy: bool = False
+    noisy_sigma0: PositiveFloat = 0.5
 
 
 class ConvNetSpec(_NetBase):
@@ -245,6 +249,29 @@ class ReinforceSpec(_AlgorithmBase):
     entropy_coef_spec: ScheduleSpec | None = None
 
 
+class CategoricalSpec(Strict):
+    """C51 (Bellemare et al. 2017): Q(s, a) as probabilities on num_atoms fixed atoms in [v_min, v_max]."""
+
+    type: Literal["categorical"] = "categorical"
+    num_atoms: Annotated[int, Field(ge=2)] = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+
+    @model_validator(mode="after")
+    def _support(self) -> "CategoricalSpec":
+        if self.v_min >= self.v_max:
+            raise ValueError(f"distributional.v_min {self.v_min} must be below v_max {self.v_max}")
+        return self
+
+
+class QuantileSpec(Strict):
+    """QR-DQN (Dabney et al. 2018): Q(s, a) as num_quantiles quantiles, quantile Huber loss with threshold kappa."""
+
+    type: Literal["quantile"] = "quantile"
+    num_quantiles: PositiveInt = 200
+    kappa: PositiveFloat = 1.0
+
+
 class DQNSpec(_AlgorithmBase):
     name: Literal["DQN"] = "DQN"
     action_policy: Literal["epsilon_greedy", "boltzmann"] = "epsilon_greedy"
@@ -253,6 +280,10 @@ class DQNSpec(_AlgorithmBase):
     )
     training_batch_iter: PositiveInt = 1
     training_start_step: NonNegativeInt = 1000
+    # n-step returns: the target sums n rewards then bootstraps with gamma^n (fewer at episode ends)
+    n_step: PositiveInt = 1
+    # distributional Q: C51 ({"type": "categorical", ...}) or QR-DQN ({"type": "quantile", ...})
+    distributional: Annotated[Union[CategoricalSpec, QuantileSpec], Field(discriminator="type")] | None = None
 
 
 class DoubleDQNSpec(DQNSpec):
@@ -360,6 +391,17 @@ class AgentSpec(Strict):
             raise ValueError(
                 f"memory {self.memory.name} does not fit algorithm {self.algorithm.name} (use one of: {', '.join(allowed)})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _dqn_options_fit(self) -> "AgentSpec":
+        algo = self.algorithm
+        if getattr(algo, "n_step", 1) > 1 and self.memory.name not in ("Replay", "PrioritizedReplay"):
+            raise ValueError(f"algorithm.n_step needs memory Replay or PrioritizedReplay, not {self.memory.name}")
+        if getattr(self.net, "noisy", False) and algo.name not in ("DQN", "DoubleDQN"):
+            raise ValueError(f"net.noisy needs algorithm DQN or DoubleDQN, not {algo.name}")
+        if getattr(algo, "distributional", None) is not None and self.net.type != "MLPNet":
+            raise ValueError(f"algorithm.distributional needs net.type MLPNet, not {self.net.type}")
         return self
 
     @model_validator(mode="after")

@@ -233,16 +233,20 @@ class ValueBased(Algorithm):
         super().__init__(spec, spaces, max_frame, seed)
         self.explore = Schedule(spec.algorithm.explore_var_spec)
 
+    def q_values(self, states: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) [..., A] (a distributional DQN overrides it with its distributions' means)."""
+        return self.net(states)
+
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
-        q = self.net(self.as_tensor(state))
+        q = self.q_values(self.as_tensor(state))
         if self.algo_spec.action_policy == "boltzmann":
             return boltzmann(q, self.explore.value(self.frame))
         return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        return self.net(self.as_tensor(state)).argmax(-1).cpu().numpy()
+        return self.q_values(self.as_tensor(state)).argmax(-1).cpu().numpy()
 
     def explore_var(self) -> float:
         return self.explore.value(self.frame)
