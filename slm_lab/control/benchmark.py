@@ -76,8 +76,11 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     text = benchmark_markdown(name, specs, rows, load_references())
     io.write_text(exp_dir / "benchmark.md", text)
     logger.info(f"benchmark {name} done: {exp_dir / 'benchmark.md'}")
-    return {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
-            "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    result = {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
+              "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    if not plan.complete():  # Ctrl-C: Tune stopped trials it never reported
+        result["interrupted"] = True
+    return result
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -177,8 +177,11 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
     logger.info(f"search {spec.name} done: {done}/{len(rows)} trials finished"
                 f"{f', {stopped} stopped before the end (early stopping or Ctrl-C)' if stopped else ''}; "
                 f"best trial {best['trial'] if best else '-'}; results in {exp_dir}")
-    if plan.record and plan.complete():  # last: a search killed before this line can still be resumed
-        search_state.mark_done(exp_dir, len(rows))
+    if plan.complete():
+        if plan.record:  # last: a search killed before this line can still be resumed
+            search_state.mark_done(exp_dir, len(rows))
+    else:  # Ctrl-C / SIGTERM: Tune stopped trials it never reported; search@ runs them
+        result["interrupted"] = True
     return result
 
 

@@ -156,8 +156,11 @@ def _trial_error(trial: Any) -> BaseException | str:
 
 
 def _record(plan: Plan, row: dict[str, Any]) -> None:
-    if plan.record and row["trial"] >= 0:
-        search_state.record_result(plan.exp_dir, row["trial"], row)
+    """A trial Tune reported as ended (finished, stopped early or failed); one it stopped for
+    Ctrl-C is never reported, so `plan.complete()` then tells the run was interrupted."""
+    if row["trial"] >= 0:
+        if plan.record:
+            search_state.record_result(plan.exp_dir, row["trial"], row)
         plan.final.add(row["trial"])
 
 
