@@ -34,7 +34,7 @@ _STATELESS = (gym.wrappers.OrderEnforcing, gym.wrappers.PassiveEnvChecker)
 def _tensor(x: Any) -> Any:
     import torch
 
-    return torch.as_tensor(np.array(x, dtype=np.float64))
+    return torch.from_numpy(np.array(x))  # its own dtype: float32 and float64 dynamics differ
 
 
 def _rng_state(rng: np.random.Generator) -> str:
@@ -74,7 +74,7 @@ def _load_base(env: gym.Env, state: State) -> None:
         env.set_state(state["qpos"].numpy(), state["qvel"].numpy())
         env.data.time = float(state["time"])
     else:
-        env.state = state["state"].numpy().astype(env.state.dtype if isinstance(env.state, np.ndarray) else np.float64)
+        env.state = state["state"].numpy().copy()
         if "steps_beyond_terminated" in state:
             sbt = int(state["steps_beyond_terminated"])
             env.steps_beyond_terminated = None if sbt < 0 else sbt
@@ -111,6 +111,9 @@ def load_sub_env_state(env: gym.Env, state: State) -> None:
             env.obs_queue.extend(np.asarray(row, dtype=dtype) for row in layer["queue"].numpy())
         elif isinstance(env, gym.wrappers.OrderEnforcing):
             env._has_reset = True  # a restored env continues an episode: it has been reset
+        elif isinstance(env, gym.wrappers.PassiveEnvChecker):
+            # its checks ran on the first reset and steps of the run; they look at no state of the game
+            env.checked_reset = env.checked_step = env.checked_data_reuse = True
         env = env.env
     _load_base(env, state["base"])
 
