@@ -175,3 +175,21 @@ class RunLayout(TableLayout):
     @staticmethod
     def session_glob() -> str:
         return f"{SESSION_PREFIX}*"
+
+
+@dataclass(frozen=True)
+class ExperimentLayout(RunLayout):
+    """A search's folder: its trials' folders, the experiment table, best spec, graph and report."""
+
+    @property
+    def experiment_df_csv(self) -> Path:
+        return self.dir / "experiment_df.csv"
+
+    @property
+    def best_spec_json(self) -> Path:
+        return self.dir / "best_spec.json"
+
+    @property
+    def experiment_graph(self) -> Path:
+        """The prefix of the experiment graph (`.png` and `.html` follow it)."""
+        return self.dir / "experiment_graph"
