@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import check_env_names, load_spec, read_spec_file, spec_param_variants
@@ -58,7 +59,7 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     check_ray_address(address)
     name = specs[0].name
     exp_dir = io.new_run_dir(name)
-    setup_logging(logging.INFO, exp_dir / "log.txt")
+    setup_logging(logging.INFO, RunLayout(exp_dir).log_txt)
     trials = {}
     for i, spec in enumerate(specs):
         values = spec.meta.resolved.get("spec_params", {})

@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 from slm_lab.control import search_state
 from slm_lab.lib import io, pids
+from slm_lab.lib.layout import ExperimentLayout, RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -190,15 +191,15 @@ def run_trial(config: dict[str, Any], plan: Plan) -> None:
     index = int(config["trial_index"])
     trial_dir = plan.trial_dir(index)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(plan.log_level, trial_dir / "log.txt", stderr=False)
+    setup_logging(plan.log_level, RunLayout(trial_dir).log_txt, stderr=False)
     try:
         spec = validate(plan.trial_raw(index, config))
     except SpecError as e:  # an Optuna draw the schema refuses (e.g. two options that exclude each other)
-        io.write_text(trial_dir / "error.txt", f"{e}\n")
+        io.write_text(RunLayout(trial_dir).error_file, f"{e}\n")
         raise
     logger.info(f"trial {index}: {json.dumps(plan.trial_values(index, config), default=str)}")
     reporter = ProgressReport(spec.meta.max_session, index, spec.env[0].max_frame, tune.report)
-    if plan.resume and (trial_dir / "spec.json").is_file():  # started before the search was interrupted
+    if plan.resume and RunLayout(trial_dir).spec_json.is_file():  # started before the search was interrupted
         from slm_lab.control.resume import resume_trial
 
         logger.info(f"trial {index}: resuming from its session checkpoints")
@@ -594,8 +595,8 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     exp_dir = io.new_run_dir(spec.name)
     # one driver per experiment folder: a search@ resume is refused while this one runs
     with pids.run_lock(exp_dir):
-        setup_logging(logging.INFO, exp_dir / "log.txt")
-        io.write_json(exp_dir / "spec.json", spec.model_dump(mode="json"))
+        setup_logging(logging.INFO, ExperimentLayout(exp_dir).log_txt)
+        io.write_json(ExperimentLayout(exp_dir).spec_json, spec.model_dump(mode="json"))
         plan, invalid = plan_search(spec, exp_dir, params)
         plan.record = True
         write_search_plan(spec, plan, invalid)
@@ -613,19 +614,19 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
             if plan.record and row["trial"] in plan.final:  # stopped by the scheduler: keep the analysis too
                 search_state.record_result(plan.exp_dir, row["trial"], row)
     df = experiment_frame(rows, plan.params)
-    io.write_csv(exp_dir / "experiment_df.csv", df)
+    io.write_csv(ExperimentLayout(exp_dir).experiment_df_csv, df)
     ranked = rank(rows)
     # the best finished trial; when none finished (Ctrl-C early), the best of those stopped
     best = next((r for r in ranked
                  if r["status"] in ("ok", "stopped") and math.isfinite(r.get("strength", math.nan))), None)
     result: dict[str, Any] = {"kind": "search", "run_dir": str(exp_dir), "name": spec.name,
                               "search_keys": [p.key for p in plan.params], "rows": ranked,
-                              "experiment_df": str(exp_dir / "experiment_df.csv")}
+                              "experiment_df": str(ExperimentLayout(exp_dir).experiment_df_csv)}
     if best is not None:
         best_raw = (plan.trials[best["trial"]]["spec"] if plan.trials is not None
                     else _raw_from_values(plan, best["values"]))
-        io.write_json(exp_dir / "best_spec.json", {spec.name: best_raw})
-        result["best_spec"] = str(exp_dir / "best_spec.json")
+        io.write_json(ExperimentLayout(exp_dir).best_spec_json, {spec.name: best_raw})
+        result["best_spec"] = str(ExperimentLayout(exp_dir).best_spec_json)
         result["best_trial"] = best["trial"]
         if best["status"] != "ok":
             logger.warning(f"no trial finished: best_spec.json is stopped trial {best['trial']}, "
@@ -650,8 +651,7 @@ def _analyze_stopped(plan: Plan, row: dict[str, Any]) -> None:
     from slm_lab.spec.loader import validate
 
     trial_dir = plan.trial_dir(row["trial"])
-    dirs = sorted((d for d in trial_dir.glob("session_*") if (d / "eval.csv").is_file()),
-                  key=lambda d: int(d.name.rpartition("_")[2]))
+    dirs = [s.dir for s in RunLayout(trial_dir).sessions() if s.eval_csv.is_file()]
     if not dirs:
         return
     try:

@@ -161,6 +161,11 @@ class RunLayout(TableLayout):
     def log_txt(self) -> Path:
         return self.dir / "log.txt"
 
+    @property
+    def error_file(self) -> Path:
+        """Why a search trial never ran (its spec was refused)."""
+        return self.dir / "error.txt"
+
     def session(self, j: int) -> SessionLayout:
         return SessionLayout(self.dir / f"{SESSION_PREFIX}{j}")
 
