@@ -84,11 +84,6 @@ def save_checkpoint(agent: Any, path: Path, env: Any | None = None) -> None:
     io.atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
-def agent_checkpoint_path(model_dir: Path, a: int, kind: str) -> Path:
-    """`latest.pt` / `best.pt` for agent 0, `agent<a>_latest.pt` / `agent<a>_best.pt` for the others."""
-    return SessionLayout(Path(model_dir).parent).agent_model(a, kind)
-
-
 def checkpoint_path(session_dir: str | Path) -> Path:
     return SessionLayout(Path(session_dir)).checkpoint
 

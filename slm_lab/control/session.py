@@ -13,8 +13,8 @@ import numpy as np
 from slm_lab.aeb import AgentSpace, EnvSpace
 from slm_lab.agent.algorithm import Algorithm
 # the checkpoint layer below the session; these names are looked up here at call time (tests wrap them)
-from slm_lab.control.checkpoint import (agent_checkpoint_path, load_checkpoint, mark_session_done,  # noqa: F401
-                                        restore_session, save_checkpoint, save_session_checkpoint)
+from slm_lab.control.checkpoint import (load_checkpoint, mark_session_done, restore_session,  # noqa: F401
+                                        save_checkpoint, save_session_checkpoint)
 from slm_lab.control.recorder import COLUMNS, PairRecorder, evaluate_env
 from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import GymEnv

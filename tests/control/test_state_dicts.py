@@ -162,3 +162,18 @@ def test_a_session_state_dict_holds_every_owner_and_loads_weights_only(tmp_path:
     other.env_space.close()
     for env in other.eval_envs:
         env.close()
+
+
+def test_every_agents_checkpoint_holds_its_envs_observation_statistics(tmp_path: Path):
+    a2c = {"algorithm": {"name": "A2C", "training_frequency": 8}, "memory": {"name": "OnPolicyBatchReplay"},
+           "net": {"hid_layers": [8]}}
+    spec = validate({"name": "two_agents_norm", "agent": [a2c, a2c],
+                     "env": [{"name": "CartPole-v1", "num_envs": 3, "max_frame": 300, "normalize_obs": True}],
+                     "body": {"product": "custom", "custom": [[0, 0, 2], [1, 0, 0], [1, 0, 1]]},
+                     "meta": {"max_session": 1, "log_frequency": 150, "eval_frequency": 150, "eval_episodes": 2}})
+    s = Session(spec, tmp_path / "s")
+    s.run()
+    for a in range(2):
+        for kind in ("latest", "best"):
+            state = torch.load(s.layout.agent_model(a, kind), weights_only=True)
+            assert state["env_norm"]["obs"]["count"] > 1 and state["env_norm"]["obs"]["mean"].shape == (4,), (a, kind)
