@@ -86,7 +86,7 @@ class Plan:
     final: set[int] = field(default_factory=set)  # driver side: the trials with a recorded result
 
     def trial_dir(self, index: int) -> Path:
-        return Path(self.exp_dir) / f"trial_{index}"
+        return ExperimentLayout(Path(self.exp_dir)).trial(index).dir
 
     def trial_values(self, index: int, config: dict[str, Any]) -> dict[str, Any]:
         """The spec values of a trial, by search key."""

@@ -11,6 +11,10 @@
                 memory_a<a>_f<frame>.npz
         a<a>_e<e>/                 a pair's own tables, metrics and graphs (PairLayout)
 
+    <search dir>/                  ExperimentLayout: spec.json  log.txt  experiment_df.csv  best_spec.json
+      experiment_graph.png/.html  report.html  search_plan.json  search_done.json
+      search_trials/trial_<i>.json  benchmark_specs.json  trial_<i>/ (a RunLayout each)
+
 Nothing else in the lab spells these names, so a change of layout is a change here.
 """
 
@@ -198,3 +202,31 @@ class ExperimentLayout(RunLayout):
     def experiment_graph(self) -> Path:
         """The prefix of the experiment graph (`.png` and `.html` follow it)."""
         return self.dir / "experiment_graph"
+
+    @property
+    def benchmark_specs_json(self) -> Path:
+        return self.dir / "benchmark_specs.json"
+
+    def trial(self, index: int) -> RunLayout:
+        """Trial `index`'s own run folder inside the search's."""
+        return RunLayout(self.dir / f"trial_{index}")
+
+    # the search's resumable state (control/search_state.py)
+    @property
+    def search_plan_json(self) -> Path:
+        return self.dir / "search_plan.json"
+
+    @property
+    def search_done_json(self) -> Path:
+        return self.dir / "search_done.json"
+
+    @property
+    def search_trials_dir(self) -> Path:
+        return self.dir / "search_trials"
+
+    def search_trial_record(self, index: int) -> Path:
+        return self.search_trials_dir / f"trial_{index}.json"
+
+    def search_trial_records(self) -> list[Path]:
+        folder = self.search_trials_dir
+        return sorted(folder.glob("trial_*.json")) if folder.is_dir() else []
