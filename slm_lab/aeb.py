@@ -15,7 +15,7 @@ import numpy as np
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
-from slm_lab.env import make_env
+from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
 from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
@@ -105,6 +105,14 @@ class AgentSpace:
                 agent.compile()
             self.agents.append(agent)
         self.frames = [0] * len(self.agents)
+
+    def state_dict(self) -> dict[str, list[int]]:
+        """Each agent's frame count (its share of its envs' frames)."""
+        return {"frames": [int(f) for f in self.frames]}
+
+    def load_state_dict(self, state: dict[str, list[int]]) -> None:
+        # checkpoints written before the space saved its counts: the agents' own frames are the same
+        self.frames = [int(f) for f in state.get("frames", [agent.frame for agent in self.agents])]
 
     @property
     def pairs(self) -> list[Pair]:

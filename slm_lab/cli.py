@@ -92,14 +92,16 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     typer.echo(f"results: {result['run_dir']}")
     if result.get("num_failed_sessions"):
         typer.echo(f"failed:  {result['num_failed_sessions']} session(s), each with its reason in session_<j>/error.txt")
-    run_dir = Path(result["run_dir"])
-    for graph in sorted(run_dir.glob("trial_graph_*.png")) + sorted(run_dir.glob("a*_e*/trial_graph_return.png")):
-        typer.echo(f"graph:   {graph}")
-    report = run_dir / "report.html"
-    if report.exists():
-        typer.echo(f"report:  {report}")
-    for pair_report in sorted(run_dir.glob("a*_e*/report.html")):
-        typer.echo(f"report:  {pair_report}")
+    from slm_lab.lib.layout import RunLayout
+
+    run = RunLayout(Path(result["run_dir"]))
+    pairs = [RunLayout(p) for p in run.pair_folders()]
+    for graph in run.trial_graphs() + [p.trial_graph("return").with_suffix(".png") for p in pairs]:
+        if graph.exists():
+            typer.echo(f"graph:   {graph}")
+    for report in [run.report_html] + [p.report_html for p in pairs]:
+        if report.exists():
+            typer.echo(f"report:  {report}")
 
 
 @app.command()
@@ -210,10 +212,12 @@ def plot(
     out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),
 ) -> None:
     """Overlay several trials on one graph (mean eval return with a 95% band each; one curve per (agent, env) pair of a multi-pair run), as PNG and HTML."""
+    from slm_lab.lib.layout import RunLayout
+
     for d in run_dirs:
         if not d.is_dir():
             fail(f"plot: '{d}' is not a run folder")
-        if not any(d.glob("session_*")) and not any(d.glob("*/session_*")):
+        if not any(d.glob(RunLayout.session_glob())) and not any(d.glob(f"*/{RunLayout.session_glob()}")):
             fail(f"plot: '{d}' holds no session folders (expected a run folder from train or search mode)")
     from slm_lab.analysis import plot_compare
     from slm_lab.lib import io

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.lib.signals import terminate_as_interrupt
 from slm_lab.spec.errors import RunFault, RunInterrupted, SpecError
@@ -51,12 +52,12 @@ def find_model(target: str) -> Path:
     path = Path(target)
     if path.is_file() and path.suffix == ".pt":
         return path
-    if (path / "session_0").is_dir():
-        path = path / "session_0"
-    for name in ("best.pt", "latest.pt"):
-        if (path / "model" / name).is_file():
-            return path / "model" / name
-    raise SpecError(f"enjoy: no saved model in '{target}' (expected {target}/model/best.pt from a train run)")
+    session = RunLayout(path).session(0) if RunLayout(path).session(0).dir.is_dir() else SessionLayout(path)
+    for kind in ("best", "latest"):
+        if session.agent_model(0, kind).is_file():
+            return session.agent_model(0, kind)
+    raise SpecError(f"enjoy: no saved model in '{target}' (expected {SessionLayout(Path(target)).agent_model(0, 'best')} "
+                    "from a train run)")
 
 
 def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str] | None = None,
@@ -129,14 +130,14 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
         from slm_lab.control.resume import resume_trial
 
         trial_dir = Path(mode.target)
-        setup_logging(level, trial_dir / "log.txt")  # appends: the log tells both attempts
+        setup_logging(level, RunLayout(trial_dir).log_txt)  # appends: the log tells both attempts
         logger.info(f"resuming {spec.name} in {trial_dir}")
         with _interruptible(trial_dir):
             metrics = resume_trial(trial_dir, spec, show_progress)
         metrics["run_dir"] = str(trial_dir)
         return metrics
     trial_dir = new_run_folder(spec.name)
-    setup_logging(level, trial_dir / "log.txt")
+    setup_logging(level, RunLayout(trial_dir).log_txt)
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
     with _interruptible(trial_dir):
         metrics = Trial(spec, trial_dir, 0, show_progress).run()

@@ -16,6 +16,7 @@ from slm_lab.control.ray_cluster import start_ray
 from slm_lab.control.search_plan import METRIC_COLUMNS, Continuation, Plan
 from slm_lab.control.searchers import optuna_searcher
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -93,15 +94,15 @@ def run_trial(config: dict[str, Any], plan: Plan) -> None:
     index = int(config["trial_index"])
     trial_dir = plan.trial_dir(index)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(plan.log_level, trial_dir / "log.txt", stderr=False)
+    setup_logging(plan.log_level, RunLayout(trial_dir).log_txt, stderr=False)
     try:
         spec = validate(plan.trial_raw(index, config))
     except SpecError as e:  # an Optuna draw the schema refuses (e.g. two options that exclude each other)
-        io.write_text(trial_dir / "error.txt", f"{e}\n")
+        io.write_text(RunLayout(trial_dir).error_file, f"{e}\n")
         raise
     logger.info(f"trial {index}: {json.dumps(plan.trial_values(index, config), default=str)}")
     reporter = ProgressReport(spec.meta.max_session, index, spec.env[0].max_frame, tune.report)
-    if plan.resume and (trial_dir / "spec.json").is_file():  # started before the search was interrupted
+    if plan.resume and RunLayout(trial_dir).spec_json.is_file():  # started before the search was interrupted
         from slm_lab.control.resume import resume_trial
 
         logger.info(f"trial {index}: resuming from its session checkpoints")
