@@ -9,7 +9,7 @@ Envs step in lockstep; each keeps its own clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -23,15 +23,6 @@ from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
 
 Pair = tuple[int, int]  # (agent index, env index)
-
-
-@dataclass(frozen=True)
-class AEB:
-    """Coordinates of one body: agent a embodied in env e as that env's body b."""
-
-    a: int
-    e: int
-    b: int
 
 
 class EnvSpace:
@@ -151,6 +142,3 @@ class AgentSpace:
                 gather({e: s.truncated for e, s in step_space.items()}),
                 self.frames[a],
             )
-
-    def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
-        return self.agents[a].act_greedy(states)
