@@ -16,7 +16,7 @@ import numpy as np
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
 from slm_lab.env.factory import make_env
-from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.env.protocol import BodySpaces, StepResult
 from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError

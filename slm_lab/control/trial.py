@@ -168,17 +168,24 @@ class Trial:
         with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
                 stop_signals() as stop:
             updates = manager.Queue()
-            futures = {
-                pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
-                for s in (range(len(dirs)) if todo is None else todo)
-            }
+            queued = list(range(len(dirs)) if todo is None else todo)
+            futures: dict[Any, int] = {}
+
+            def submit_next() -> None:
+                # one session per free worker, never queued ahead: a stop then starts nothing new
+                s = queued.pop(0)
+                futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
+                                    not self.show_progress, self.resume)] = s
+
+            for _ in range(min(workers, len(queued))):
+                submit_next()
             children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
                 pending, forwarded = set(futures), False
                 while pending:
                     if stop.requested and not forwarded:
                         forwarded = True
-                        pool.shutdown(wait=False, cancel_futures=True)  # sessions not started stay to do
+                        queued.clear()  # sessions not started stay to do: train@ runs them
                         if stop.signum != signal.SIGINT:  # Ctrl-C reaches the sessions by itself; SIGTERM does not
                             for pid in children:
                                 _interrupt(pid)
@@ -186,11 +193,14 @@ class Trial:
                     for fut in [f for f in pending if f.done()]:
                         pending.discard(fut)
                         s = futures[fut]
-                        exc = None if fut.cancelled() else fut.exception()
-                        if isinstance(exc, KeyboardInterrupt) or fut.cancelled():
-                            interrupted.append(s)  # stopped at a safe point (or never started): resumable
+                        exc = fut.exception()
+                        if isinstance(exc, KeyboardInterrupt):
+                            interrupted.append(s)  # stopped at a safe point, checkpoint kept: resumable
                         elif exc is not None:
                             self.failed[s] = _record_failure(dirs[s], s, exc)
+                        if queued and not stop.requested:
+                            submit_next()
+                            pending.add(next(reversed(futures)))
                 self._drain(updates, progress, timeout=0.0)
             finally:
                 for pid in children:

@@ -68,7 +68,7 @@ def test_an_env_restored_from_its_state_steps_exactly_as_the_original(case: str)
     state = weights_only_copy(env.state_dict())
     assert "sim" in state and state["frame"] == 150 * env.num_bodies
     assert twin.load_state_dict(state) is True
-    assert twin.finished == env.finished and np.array_equal(twin.body_returns, env.body_returns)
+    assert twin.episodes.finished == env.episodes.finished and np.array_equal(twin.episodes.returns, env.episodes.returns)
     for action in _actions(env, rng, 300):
         a, b = env.step(action), twin.step(action)
         for field in ("state", "next_state", "reward", "terminated", "truncated"):

@@ -10,7 +10,7 @@ from slm_lab.agent.algorithm.returns import explained_variance, gae, nstep_retur
 from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 

@@ -23,7 +23,7 @@ from slm_lab.agent.policy import (
     gaussian_log_prob_entropy,
     gaussian_sample,
 )
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
 

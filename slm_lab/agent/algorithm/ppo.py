@@ -8,7 +8,7 @@ from slm_lab.agent.algorithm.actor_critic import A2C
 from slm_lab.agent.algorithm.base import TrainStats
 from slm_lab.agent.algorithm.returns import explained_variance
 from slm_lab.agent.policy import Schedule
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
