@@ -9,7 +9,7 @@ Envs step in lockstep; each keeps its own clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -17,20 +17,12 @@ from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
 from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
 
 Pair = tuple[int, int]  # (agent index, env index)
-
-
-@dataclass(frozen=True)
-class AEB:
-    """Coordinates of one body: agent a embodied in env e as that env's body b."""
-
-    a: int
-    e: int
-    b: int
 
 
 class EnvSpace:
@@ -78,7 +70,7 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
 class AgentSpace:
     """All agents of a session. Each acts once per step on the concatenation of its bodies."""
 
-    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int) -> None:
+    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int, session: int = 0) -> None:
         self.envs = env_space.envs
         try:
             self.assignment: Assignment = assign_bodies(spec.body, len(spec.agent), [env.num_bodies for env in self.envs])
@@ -94,9 +86,15 @@ class AgentSpace:
             # the agent's budget: its share of every env's frames
             max_frame = sum(self.envs[e].clock.max_frame * len(b) // self.envs[e].num_bodies for e, b in self.parts[a])
             try:
-                self.agents.append(make_agent(agent_spec, spaces, max_frame, seed + 7919 * a))
+                agent = make_agent(agent_spec, spaces, max_frame, seed + 7919 * a)
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
+            # session j of a trial takes GPU j mod n (lib/device.py); nets move once, before any training
+            agent.to(resolve_device(agent_spec.net.gpu, session, where=f"agent[{a}].net.gpu"))
+            if spec.meta.compile:
+                enable_compile_cache()
+                agent.compile()
+            self.agents.append(agent)
         self.frames = [0] * len(self.agents)
 
     def state_dict(self) -> dict[str, list[int]]:
@@ -144,6 +142,3 @@ class AgentSpace:
                 gather({e: s.truncated for e, s in step_space.items()}),
                 self.frames[a],
             )
-
-    def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
-        return self.agents[a].act_greedy(states)

@@ -8,7 +8,9 @@ from typing import Any, NoReturn, Optional
 
 import typer
 
+EXIT_FAILED = 1  # the input was fine, but a session (or trial) failed or the machine refused a write
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped at a safe point, resumable
 
 
 class LabTyper(typer.Typer):
@@ -141,7 +143,9 @@ def run(
     except SpecError as e:
         fail(str(e))
     from slm_lab.control.run import run as run_job
+    from slm_lab.spec.errors import RunFault, RunInterrupted
 
+    status = 0
     for (spec, parsed), name, mode_text in prepared:
         try:
             result = run_job(spec, parsed, ray_address=ray_address)
@@ -153,7 +157,40 @@ def run(
                 result["video"] = str(video)
         except SpecError as e:
             fail(str(e))
+        except RunFault as e:
+            _stop(str(e), EXIT_FAILED)
+        except RunInterrupted as e:
+            _stop(f"interrupted; the run keeps its checkpoints. Resume it with: "
+                  f"slm-lab run {spec_file or '<spec file>'} {name} {e.resume}", EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            _stop("interrupted", EXIT_INTERRUPTED)
+        except OSError as e:  # a disk that filled up or went read-only mid-run
+            from slm_lab.lib.io import data_root, disk_error
+
+            _stop(disk_error(e, data_root()), EXIT_FAILED)
         _print_result(name, mode_text, result)
+        status = max(status, _result_status(result, spec_file or "<spec file>", name))
+    if status:
+        raise typer.Exit(status)
+
+
+def _stop(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}" if code != EXIT_INTERRUPTED else message, err=True)
+    raise typer.Exit(code)
+
+
+def _result_status(result: dict[str, Any], spec_file: str, name: str) -> int:
+    """0 when every session (every trial) finished; 1 when any failed, each listed with its cause;
+    130 when a search was stopped before all its trials ran (it resumes with search@<dir>)."""
+    failures = [f"session {s}: {msg}" for s, msg in (result.get("failed_sessions") or {}).items()]
+    failures += [f"trial {r['trial']}: {r.get('error', 'failed')}" for r in result.get("rows", []) if r.get("status") == "error"]
+    for line in failures:
+        typer.echo(f"failed:  {line}", err=True)
+    if result.get("interrupted"):
+        again = f"search@{result['run_dir']}" if result.get("kind") == "search" else "benchmark (it starts over)"
+        typer.echo(f"interrupted; resume with: slm-lab run {spec_file} {name} {again}", err=True)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failures else 0
 
 
 @app.command()

@@ -54,7 +54,9 @@ def prepare_benchmark(spec_file: str, spec_name: str, overrides: list[str] | Non
 
 def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, Any]:
     """Run every benchmark trial on Ray Tune, then write benchmark.md in the benchmark folder."""
-    from slm_lab.control.experiment import PASSED_ENV, Plan, check_ray_address, run_on_ray
+    from slm_lab.control.ray_cluster import PASSED_ENV, check_ray_address
+    from slm_lab.control.search_plan import Plan
+    from slm_lab.control.tune_trials import run_on_ray
 
     check_ray_address(address)
     name = specs[0].name
@@ -76,8 +78,11 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     text = benchmark_markdown(name, specs, rows, load_references())
     io.write_text(exp_dir / "benchmark.md", text)
     logger.info(f"benchmark {name} done: {exp_dir / 'benchmark.md'}")
-    return {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
-            "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    result = {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
+              "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    if not plan.complete():  # Ctrl-C: Tune stopped trials it never reported
+        result["interrupted"] = True
+    return result
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from slm_lab.control import search_state
-from slm_lab.control.experiment import (Continuation, Plan, check_ray_address, finish_experiment, quiet_ray_env,
-                                        run_on_ray, worker_env)
+from slm_lab.control.experiment import finish_experiment
+from slm_lab.control.ray_cluster import check_ray_address, quiet_ray_env, worker_env
+from slm_lab.control.search_plan import Continuation, Plan
+from slm_lab.control.tune_trials import run_on_ray
 from slm_lab.control.resume import check_resumable, find_latest_run, load_saved_spec
 from slm_lab.lib import pids
 from slm_lab.lib.layout import RunLayout

@@ -20,6 +20,7 @@ from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import GymEnv
 from slm_lab.lib.layout import SessionLayout
 from slm_lab.lib.logger import get_logger
+from slm_lab.lib.signals import StopRequest, stop_signals
 from slm_lab.lib.seeding import derive_seed, seed_everything
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -33,6 +34,10 @@ ProgressFn = Callable[[int, dict[str, Any]], None]
 
 class SessionDiverged(RuntimeError):
     """A loss or a parameter became NaN or inf."""
+
+
+class SessionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the session at a safe point, after its checkpoint was saved."""
 
 
 DIVERGED_HINT = "look for NaN/inf in the env's rewards or observations, or lower the learning rate"
@@ -92,7 +97,7 @@ class Session:
 
     def _build(self) -> None:
         self.env_space = EnvSpace(self.spec, self.seed)
-        self.agent_space = AgentSpace(self.spec, self.env_space, self.seed)
+        self.agent_space = AgentSpace(self.spec, self.env_space, self.seed, session=self.index)
         self.env, self.agent = self.env_space.envs[0], self.agent_space.agents[0]
         pairs = self.agent_space.pairs
         self.multi = len(pairs) > 1
@@ -143,28 +148,8 @@ class Session:
             logger.info(f"session {self.index} starts: seed {self.seed}, "
                         f"{', '.join(f'{env.spec.name} x{env.num_bodies}' for env in self.env_space.envs)} bodies, "
                         f"{self.env.clock.max_frame} frames")
-            env_space, agent_space = self.env_space, self.agent_space
-            state_space = self.obs = self._first_states()
-            while not env_space.done():
-                action_space = agent_space.act(state_space)
-                step_space = env_space.step(action_space)
-                agent_space.update(state_space, action_space, step_space)
-                state_space = self.obs = {e: s.state for e, s in step_space.items()}
-                frame = self.env.clock.frame
-                if frame >= self.next_log:
-                    self.log_row()
-                    self.next_log += self.meta.log_frequency
-                if frame >= self.next_eval:
-                    self.eval_row()
-                    self.next_eval += self.meta.eval_frequency
-                if frame >= self.next_ckpt:  # after the rows of this frame: a resume keeps them
-                    self.next_ckpt += ckpt_frequency
-                    self.save_resume_checkpoint()
-            if not self.train_rows or self.train_rows[-1]["frame"] != self.env.clock.frame:
-                self.log_row()
-            if not self.eval_rows or self.eval_rows[-1]["frame"] != self.env.clock.frame:
-                self.eval_row()
-            self.save_resume_checkpoint()  # the final state: a larger max_frame can go on from it
+            with stop_signals() as stop:
+                self._loop(stop, ckpt_frequency)
         except Exception as e:
             # NaN weights often fail elsewhere first (e.g. sampling from NaN logits): name the cause
             broken = self._nonfinite_net()
@@ -180,6 +165,34 @@ class Session:
             if self.tb is not None:
                 self.tb.close()
         return self.finish()
+
+    def _loop(self, stop: StopRequest, ckpt_frequency: int) -> None:
+        """DESIGN.md's loop; Ctrl-C / SIGTERM (lib/signals.py) stop it between two steps, with a checkpoint."""
+        env_space, agent_space = self.env_space, self.agent_space
+        state_space = self.obs = self._first_states()
+        while not env_space.done():
+            if stop.requested:  # a safe point: the last step is stored, its rows written
+                self.save_resume_checkpoint()
+                raise SessionInterrupted(f"session {self.index} stopped at frame {self.env.clock.frame}")
+            action_space = agent_space.act(state_space)
+            step_space = env_space.step(action_space)
+            agent_space.update(state_space, action_space, step_space)
+            state_space = self.obs = {e: s.state for e, s in step_space.items()}
+            frame = self.env.clock.frame
+            if frame >= self.next_log:
+                self.log_row()
+                self.next_log += self.meta.log_frequency
+            if frame >= self.next_eval:
+                self.eval_row()
+                self.next_eval += self.meta.eval_frequency
+            if frame >= self.next_ckpt:  # after the rows of this frame: a resume keeps them
+                self.next_ckpt += ckpt_frequency
+                self.save_resume_checkpoint()
+        if not self.train_rows or self.train_rows[-1]["frame"] != self.env.clock.frame:
+            self.log_row()
+        if not self.eval_rows or self.eval_rows[-1]["frame"] != self.env.clock.frame:
+            self.eval_row()
+        self.save_resume_checkpoint()  # the final state: a larger max_frame can go on from it
 
     # --- records --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,7 @@ from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session,
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
+from slm_lab.lib.signals import ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.schema import Spec
 
@@ -42,6 +44,22 @@ def resolve_seeds(spec: Spec, trial: int) -> Spec:
 
 def session_dirs(trial_dir: Path, n: int) -> list[Path]:
     return [RunLayout(Path(trial_dir)).session(s).dir for s in range(n)]
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the trial's sessions at safe points; each kept its checkpoint."""
+
+
+def _helper_process_init() -> None:
+    ignore_interrupts()
+    pids.exit_with_parent()
+
+
+def _interrupt(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _record_failure(session_dir: Path, index: int, exc: BaseException | str) -> str:
@@ -111,6 +129,8 @@ class Trial:
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
             io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, "failed": self.failed})
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
+        # what failed, in one line each: the caller's exit status says so (0 only when all finished)
+        metrics["failed_sessions"] = {s: msg.splitlines()[0] for s, msg in sorted(self.failed.items())}
         return metrics
 
     def _sessions_to_run(self, dirs: list[Path]) -> list[int]:
@@ -143,8 +163,10 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
         manager = SyncManager(ctx=ctx)
-        manager.start(pids.exit_with_parent)
-        with manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        manager.start(_helper_process_init)
+        interrupted: list[int] = []
+        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
+                stop_signals() as stop:
             updates = manager.Queue()
             futures = {
                 pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
@@ -152,22 +174,29 @@ class Trial:
             }
             children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
-                pending = set(futures)
+                pending, forwarded = set(futures), False
                 while pending:
+                    if stop.requested and not forwarded:
+                        forwarded = True
+                        pool.shutdown(wait=False, cancel_futures=True)  # sessions not started stay to do
+                        if stop.signum != signal.SIGINT:  # Ctrl-C reaches the sessions by itself; SIGTERM does not
+                            for pid in children:
+                                _interrupt(pid)
                     self._drain(updates, progress, timeout=0.2)
                     for fut in [f for f in pending if f.done()]:
                         pending.discard(fut)
                         s = futures[fut]
-                        exc = fut.exception()
-                        if exc is not None:
+                        exc = None if fut.cancelled() else fut.exception()
+                        if isinstance(exc, KeyboardInterrupt) or fut.cancelled():
+                            interrupted.append(s)  # stopped at a safe point (or never started): resumable
+                        elif exc is not None:
                             self.failed[s] = _record_failure(dirs[s], s, exc)
                 self._drain(updates, progress, timeout=0.0)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
             finally:
                 for pid in children:
                     pids.unregister(pid)
+        if stop.requested:
+            raise TrialInterrupted(f"trial {self.index}: sessions {sorted(interrupted)} stopped")
 
     @staticmethod
     def _drain(updates: Any, progress: TrialProgress, timeout: float) -> None:

@@ -77,6 +77,8 @@ def parse_assignment(text: str, what: str = "override") -> tuple[str, Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         parsed = value
+    except RecursionError:
+        raise SpecError(f"{what} '{key}': the value is nested too deeply") from None
     return key, parsed
 
 
@@ -200,10 +202,10 @@ def check_env_names(spec: Spec, where: str = "") -> None:
     for i, env in enumerate(spec.env):
         name = env.name
         prefix = f"{where}: " if where else ""
-        if name.startswith(("unity:", "pettingzoo:")):
+        if env.has_own_bodies:
             _check_multiagent_env(env, f"{prefix}env[{i}]")
             continue
-        if ":" in name:
+        if env.kind == "entry_point":
             module, _, cls = name.partition(":")
             if not module or not cls.isidentifier():
                 raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a module:Class entry point")
@@ -230,8 +232,8 @@ def _check_multiagent_env(env: Any, where: str) -> None:
 
     from slm_lab.env.unity_install import UNITY_ENVS, unity_options
 
-    name = env.name
-    kind, _, rest = name.partition(":")
+    name, kind = env.name, env.kind
+    rest = name.partition(":")[2]
     if kind == "unity" and rest not in UNITY_ENVS:
         known = ", ".join(f"unity:{n}" for n in UNITY_ENVS)
         raise SpecError(f"{where}.name: {show(name)} is not a known Unity env (known: {known})")
