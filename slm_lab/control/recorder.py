@@ -2,7 +2,9 @@
 
 A session with one agent in one env writes its tables straight into the session folder; with
 several pairs each pair writes into `session_j/a{a}_e{e}/`, so every env and every agent of a
-multi-env or multi-agent spec has its own curves, metrics and graphs.
+multi-env or multi-agent spec has its own curves, metrics and graphs. Rows are appended to the
+tables one line at a time (lib/tables.py); a recorder's state is its return windows and episode
+count, and a resume cuts its tables back to the checkpoint (`load_state_dict`).
 """
 
 from __future__ import annotations
