@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from slm_lab.env import memory_tasks  # noqa: F401  (registers the lab's slm_lab/... memory-task ids)
 from slm_lab.env import wrappers
 from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
