@@ -10,7 +10,7 @@ recurrent_ppo.py). The interface is explicit:
 - `forward(x, state, episode_starts)`: x [L, N, ...] time-major, state [N, state_size],
   episode_starts [L, N] in {0, 1}; before step t the carried state is multiplied by
   (1 - episode_starts[t]), so an episode that begins inside the sequence starts from zeros.
-  Returns (out [L, N, sum(out_dims)], the state after the last step).
+  The RNN runs once per stretch of steps without an episode start. Returns (out [L, N, sum(out_dims)], the state after the last step).
 
 The state is one flat tensor per body, [h] for a GRU and [h, c] for an LSTM over all
 layers, so memories store it and masks scale it without knowing the cell.
@@ -74,14 +74,17 @@ class StatefulRecurrentNet(nn.Module):
         return parts.permute(2, 0, 1, 3).reshape(parts.shape[2], self.state_size)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor, episode_starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        steps, n = x.shape[:2]
+        steps = x.shape[0]
         if self.in_ndim > 1:
             x = x.flatten(-self.in_ndim)
         features = self.fc(x.float())  # every step at once: only the recurrence needs the loop
-        keep = (1.0 - episode_starts.float()).unsqueeze(-1)
+        keep = 1.0 - episode_starts.float()
+        # one RNN call per run of steps in which no body starts an episode (besides the run's
+        # first step, masked before the call): a step loop only where resets happen
+        cuts = [0, *(torch.nonzero(keep[1:].min(dim=1).values < 1.0).flatten() + 1).tolist(), steps]
         outputs = []
-        for t in range(steps):
-            out, cell = self.rnn(features[t : t + 1], self._cell_state(state * keep[t]))
+        for start, end in zip(cuts[:-1], cuts[1:]):
+            out, cell = self.rnn(features[start:end], self._cell_state(state * keep[start].unsqueeze(-1)))
             state = self._flat_state(cell)
             outputs.append(out)
         return self.head(torch.cat(outputs)), state
