@@ -216,9 +216,9 @@ def greedy_success(tmp_path: Path, raw: dict) -> float:
 
 def test_recurrent_ppo_solves_the_cue_corridor_where_feed_forward_ppo_guesses(tmp_path: Path):
     t0 = time.perf_counter()
-    recurrent = greedy_success(tmp_path / "rppo", corridor_spec("RecurrentPPO", length=4, max_frame=6144))
+    recurrent = greedy_success(tmp_path / "rppo", corridor_spec("RecurrentPPO", length=4, max_frame=3072))
     t1 = time.perf_counter()
-    feed_forward = greedy_success(tmp_path / "ppo", corridor_spec("PPO", length=4, max_frame=6144))
+    feed_forward = greedy_success(tmp_path / "ppo", corridor_spec("PPO", length=4, max_frame=3072))
     print(f"cue corridor success: recurrent {recurrent:.2f} ({t1 - t0:.0f}s), feed-forward {feed_forward:.2f} "
           f"({time.perf_counter() - t1:.0f}s)")
     assert recurrent >= 0.9
