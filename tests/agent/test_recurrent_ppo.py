@@ -185,13 +185,13 @@ def test_spec_errors(algorithm: dict, net: dict, message: str):
                                   "net": {"type": "StatefulRecurrentNet"}})
 
 
-def corridor_spec(algorithm: str, length: int, max_frame: int, seed: int = 0) -> dict:
+def corridor_spec(algorithm: str, length: int, max_frame: int, seed: int = 0, rollout: int = 32) -> dict:
     recurrent = algorithm == "RecurrentPPO"
     return {
         "name": f"{algorithm.lower()}_corridor",
         "agent": [{
-            "algorithm": {"name": algorithm, "gamma": 0.99, "lam": 0.95, "training_frequency": 32, "training_epoch": 4,
-                          "minibatch_size": 128, "entropy_coef_spec": {"start_val": 0.01}, **({"seq_len": None} if recurrent else {})},
+            "algorithm": {"name": algorithm, "gamma": 0.99, "lam": 0.95, "training_frequency": rollout, "training_epoch": 4,
+                          "minibatch_size": 4 * rollout, "entropy_coef_spec": {"start_val": 0.01}, **({"seq_len": None} if recurrent else {})},
             "memory": {"name": "OnPolicyBatchReplay"},
             "net": ({"type": "StatefulRecurrentNet", "cell_type": "LSTM", "fc_hid_layers": [32], "rnn_hidden_size": 32}
                     if recurrent else {"hid_layers": [64, 64]})
@@ -226,12 +226,19 @@ def test_recurrent_ppo_solves_the_cue_corridor_where_feed_forward_ppo_guesses(tm
 
 
 @pytest.mark.slow
-def test_recurrent_ppo_solves_a_long_corridor_and_memoryless_cartpole(tmp_path: Path):
-    assert greedy_success(tmp_path / "corridor", corridor_spec("RecurrentPPO", length=20, max_frame=40_000)) >= 0.95
+def test_recurrent_ppo_solves_a_long_corridor(tmp_path: Path):
+    """20 steps between cue and junction; rollouts of 128 steps hold most episodes whole (the
+    gradient reaches the cue only inside a sequence)."""
+    assert greedy_success(tmp_path, corridor_spec("RecurrentPPO", length=20, max_frame=40_000, rollout=128)) >= 0.95
+
+
+@pytest.mark.slow
+def test_recurrent_ppo_balances_cartpole_without_velocities(tmp_path: Path):
+    """The shipped spec, one session: the training return far above a memoryless policy's (about 40-60 here)."""
     spec = validate(json_spec("rppo_cartpole_novel") | {"meta": {"max_session": 1, "log_frequency": 4000,
                                                                    "eval_frequency": 100_000, "eval_episodes": 5, "seed": 0}})
-    Session(spec, tmp_path / "cartpole").run()
-    train = pd.read_csv(tmp_path / "cartpole" / "train.csv")
+    Session(spec, tmp_path).run()
+    train = pd.read_csv(tmp_path / "train.csv")
     assert train["return_ma"].iloc[-1] > 300, f"training return_ma {train['return_ma'].iloc[-1]:.1f}"
 
 
