@@ -17,6 +17,7 @@ from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
 from slm_lab.env import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -78,7 +79,7 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
 class AgentSpace:
     """All agents of a session. Each acts once per step on the concatenation of its bodies."""
 
-    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int) -> None:
+    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int, session: int = 0) -> None:
         self.envs = env_space.envs
         try:
             self.assignment: Assignment = assign_bodies(spec.body, len(spec.agent), [env.num_bodies for env in self.envs])
@@ -94,9 +95,15 @@ class AgentSpace:
             # the agent's budget: its share of every env's frames
             max_frame = sum(self.envs[e].clock.max_frame * len(b) // self.envs[e].num_bodies for e, b in self.parts[a])
             try:
-                self.agents.append(make_agent(agent_spec, spaces, max_frame, seed + 7919 * a))
+                agent = make_agent(agent_spec, spaces, max_frame, seed + 7919 * a)
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
+            # session j of a trial takes GPU j mod n (lib/device.py); nets move once, before any training
+            agent.to(resolve_device(agent_spec.net.gpu, session, where=f"agent[{a}].net.gpu"))
+            if spec.meta.compile:
+                enable_compile_cache()
+                agent.compile()
+            self.agents.append(agent)
         self.frames = [0] * len(self.agents)
 
     @property

@@ -329,7 +329,8 @@ def resolve_run_dir(target: str, spec_name: str) -> Path:
 
 def load_saved_spec(run_dir: Path, spec_name: str | None = None, overrides: list[str] | None = None) -> Any:
     """The spec saved in `run_dir`, with the overrides a resume allows (`env.N.max_frame`)."""
-    from slm_lab.spec.loader import parse_assignment, set_path, validate
+    from slm_lab.spec import paths
+    from slm_lab.spec.loader import parse_assignment, validate
 
     try:
         raw = io.read_json(run_dir / "spec.json")
@@ -343,7 +344,7 @@ def load_saved_spec(run_dir: Path, spec_name: str | None = None, overrides: list
         key, value = parse_assignment(text)
         if not RESUMABLE_OVERRIDE.match(key):
             raise SpecError(f"override '{text}': a resumed run keeps its saved spec; only env.N.max_frame can change")
-        set_path(raw, key, value)
+        paths.assign(raw, key, value)
     return validate(raw)
 
 

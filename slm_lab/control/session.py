@@ -127,7 +127,7 @@ class Session:
 
     def _build(self) -> None:
         self.env_space = EnvSpace(self.spec, self.seed)
-        self.agent_space = AgentSpace(self.spec, self.env_space, self.seed)
+        self.agent_space = AgentSpace(self.spec, self.env_space, self.seed, session=self.index)
         self.env, self.agent = self.env_space.envs[0], self.agent_space.agents[0]
         pairs = self.agent_space.pairs
         self.multi = len(pairs) > 1

@@ -1,8 +1,8 @@
 """Environment adapters. An adapter never imports agent/: it speaks batched numpy arrays.
 
 Every adapter has GymEnv's interface (`spaces`, `num_bodies`, `clock`, `spec`, `reset`,
-`step`, `drain_finished`, `close`); `make_env` picks one by the env name:
-`unity:<name>` -> UnityEnv, `pettingzoo:<module>` -> PettingZooEnv, anything else -> GymEnv.
+`step`, `drain_finished`, `close`); `make_env` picks one by the spec's `kind` (decided on
+the schema from the name): unity -> UnityEnv, pettingzoo -> PettingZooEnv, else GymEnv.
 Imports stay inside the factory so that importing this package stays light.
 """
 
@@ -18,21 +18,17 @@ if TYPE_CHECKING:
 
     Env = Union[GymEnv, UnityEnv, PettingZooEnv]
 
-UNITY_PREFIX = "unity:"
-PETTINGZOO_PREFIX = "pettingzoo:"
-
-
 def make_env(env_spec: EnvSpec, seed: int, num_envs: int | None = None, **kwargs: Any) -> Env:
     """The adapter for `env_spec.name`. `num_envs` overrides the body count of Gymnasium envs
     (e.g. one body per evaluation episode); Unity and PettingZoo envs have a fixed body
     count (the brain's agents, the env's agents) and ignore it. Other keywords go to the
     adapter (`evaluation=`, `train_env=` for GymEnv; Unity and PettingZoo accept and ignore
     them, having no training-only processing)."""
-    if env_spec.name.startswith(UNITY_PREFIX):
+    if env_spec.kind == "unity":
         from slm_lab.env.unity import UnityEnv
 
         return UnityEnv(env_spec, seed, num_envs, **kwargs)
-    if env_spec.name.startswith(PETTINGZOO_PREFIX):
+    if env_spec.kind == "pettingzoo":
         from slm_lab.env.pettingzoo import PettingZooEnv
 
         return PettingZooEnv(env_spec, seed, num_envs, **kwargs)

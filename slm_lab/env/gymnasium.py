@@ -62,6 +62,10 @@ def env_id(name: str) -> str:
 def make_vector_env(spec: EnvSpec, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:
     """The vector env with the spec's processing (env/wrappers.py); `evaluation` leaves out
     what only training wants (reward clipping / normalization, episodic life)."""
+    if spec.vectorization == "ale":  # the preprocessing runs in ale-py's C++ threads
+        from slm_lab.env.ale_vector import make_ale_vector_env
+
+        return wrappers.wrap_vector_env(make_ale_vector_env(spec, num_envs, evaluation), spec, evaluation)
     kwargs = wrappers.make_kwargs(spec)
     sub_wrappers = wrappers.sub_env_wrappers(spec, evaluation)
     if spec.vectorization == "batched" or (spec.vectorization == "auto" and spec.name in BATCHED_ENVS and not sub_wrappers):

@@ -314,7 +314,7 @@ def test_tennis_is_court_relative_by_default(unity_cache: Path):
         assert np.percentile(states[:, :, 0], 95) < 0.5 and states[:, :, 0].min() > -12.0
         # each episode starts with the player 7 behind its own net, on every court
         assert len(starts) > 32 and starts[:, 0] == pytest.approx(-7.0, abs=1e-3)
-        assert not env._warned_offsets
+        assert not env.court.warned
         # x is already mirrored for one side by the player: action 1 moves every body to +x
         env.reset()
         for _ in range(2):

@@ -64,7 +64,7 @@ class PPO(A2C):
         if self.algo_spec.minibatch_size >= n:
             yield data
             return
-        for idx in torch.randperm(n).split(self.algo_spec.minibatch_size):
+        for idx in torch.randperm(n, device=self.device).split(self.algo_spec.minibatch_size):
             yield {k: v[idx] for k, v in data.items()}
 
     def minibatch_policy_and_value(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +73,7 @@ class PPO(A2C):
 
     def train(self) -> TrainStats:
         a = self.algo_spec
-        data = self.score_rollout(self.memory.sample())
+        data = self.score_rollout(self.to_device(self.memory.sample()))
         clip_eps = self.clip_eps.value(self.frame)
         beta = self.entropy_coef.value(self.frame)
         clip = self.net_spec.clip_grad_val

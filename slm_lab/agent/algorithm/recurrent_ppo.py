@@ -75,12 +75,12 @@ class RecurrentPPO(PPO):
         if self.episode_start.shape[0] != n:  # the first step: every body starts an episode
             self.hidden, self.episode_start = self._fresh(n), np.ones(n, dtype=np.float32)
         self.step_record = {"episode_starts": self.episode_start.copy(),
-                            **{f"hidden_{k}": h.numpy().copy() for k, h in self.hidden.items()}}
-        starts = torch.from_numpy(self.episode_start)[None]
-        pout, _, self.hidden = self.unroll(torch.from_numpy(state)[None], starts, self.hidden)
+                            **{f"hidden_{k}": h.cpu().numpy() for k, h in self.hidden.items()}}
+        starts = self.as_tensor(self.episode_start)[None]
+        pout, _, self.hidden = self.unroll(self.as_tensor(state)[None], starts, self.hidden)
         if self.spaces.is_discrete:
-            return categorical_sample(pout[0]).numpy()
-        return gaussian_sample(pout[0], self.net.log_std).numpy()
+            return categorical_sample(pout[0]).cpu().numpy()
+        return gaussian_sample(pout[0], self.net.log_std).cpu().numpy()
 
     def update(self, state, action, reward, next_state, terminated, truncated, frame: int) -> None:
         self.memory.add_extras(**self.step_record)  # at the step this update stores
@@ -93,10 +93,10 @@ class RecurrentPPO(PPO):
         n = state.shape[0]
         if self.greedy_episode_start.shape[0] != n:
             self.reset_greedy_state(np.ones(n, dtype=bool))
-        starts = torch.from_numpy(self.greedy_episode_start)[None]
-        pout, _, self.greedy_hidden = self.unroll(torch.from_numpy(state)[None], starts, self.greedy_hidden)
+        starts = self.as_tensor(self.greedy_episode_start)[None]
+        pout, _, self.greedy_hidden = self.unroll(self.as_tensor(state)[None], starts, self.greedy_hidden)
         self.greedy_episode_start = np.zeros(n, dtype=np.float32)
-        return pout[0].argmax(-1).numpy() if self.spaces.is_discrete else pout[0].numpy()
+        return (pout[0].argmax(-1) if self.spaces.is_discrete else pout[0]).cpu().numpy()
 
     def reset_greedy_state(self, bodies: np.ndarray | None = None) -> None:
         if bodies is None:  # a fresh evaluation: sized on the next act_greedy
@@ -115,7 +115,7 @@ class RecurrentPPO(PPO):
         T, B = batch["rewards"].shape
         after = {k: torch.cat([batch[f"hidden_{k}"][1:], self.hidden[k][None]]).flatten(0, 1) for k in self.nets}
         next_states = batch["next_states"].flatten(0, 1)[None]
-        _, values, _ = self.unroll(next_states, torch.zeros(1, T * B), after)
+        _, values, _ = self.unroll(next_states, torch.zeros(1, T * B, device=self.device), after)
         return values.reshape(T, B)
 
     @torch.no_grad()

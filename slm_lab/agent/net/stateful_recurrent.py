@@ -62,7 +62,7 @@ class StatefulRecurrentNet(nn.Module):
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
 
     def initial_state(self, n: int) -> torch.Tensor:
-        return torch.zeros(n, self.state_size)
+        return torch.zeros(n, self.state_size, device=self.head.weight.device)
 
     def _cell_state(self, state: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """[N, state_size] -> torch's [layers, N, hidden] (a pair (h, c) for an LSTM)."""
