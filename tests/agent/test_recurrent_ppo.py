@@ -169,6 +169,27 @@ def test_gaussian_actions():
     assert agent.act(np.zeros((3, 3), np.float32)).shape == (3, 1)
 
 
+def test_a_checkpoint_mid_rollout_resumes_exactly(tmp_path: Path):
+    """Agent and rollout saved halfway through a rollout, loaded weights-only into a new agent:
+    both go on with the same actions, hidden states and trained weights."""
+    agent = rppo()
+    play(agent, steps=5, dones={1: [0], 4: [2]})  # the last step ends body 2's episode
+    path = tmp_path / "ckpt.pt"
+    torch.save({"agent": agent.state_dict(), "memory": {k: torch.from_numpy(np.array(v)) for k, v in agent.memory.state_dict().items()}}, path)
+    saved = torch.load(path, weights_only=True)
+    twin = rppo()
+    twin.load_state_dict(saved["agent"])
+    twin.memory.load_state_dict({k: v.numpy() for k, v in saved["memory"].items()})
+    np.testing.assert_array_equal(twin.episode_start, [0, 0, 1])
+    for a in (agent, twin):  # the same env data and sampling noise for both
+        torch.manual_seed(7)
+        play(a, steps=3, dones={0: [1]}, seed=5)  # finishes the 8-step rollout: one training
+    assert agent.opt_step == twin.opt_step > 0
+    for p, q in zip([*agent.net.parameters(), *agent.critic.parameters()], [*twin.net.parameters(), *twin.critic.parameters()]):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    torch.testing.assert_close(agent.hidden["critic"], twin.hidden["critic"], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("algorithm, net, message", [
     ({"seq_len": 3}, {}, "seq_len 3 must divide training_frequency 8"),
     ({"minibatch_size": 6}, {}, "minibatch_size 6 must be a multiple of the sequence length 4"),
@@ -233,13 +254,16 @@ def test_recurrent_ppo_solves_a_longer_corridor(tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_recurrent_ppo_balances_cartpole_without_velocities(tmp_path: Path):
-    """The shipped spec, one session: the training return far above a memoryless policy's (about 40-60 here)."""
-    spec = validate(json_spec("rppo_cartpole_novel") | {"meta": {"max_session": 1, "log_frequency": 4000,
-                                                                   "eval_frequency": 100_000, "eval_episodes": 5, "seed": 0}})
+    """The shipped spec on 60k frames, one session: the training return well above feed-forward
+    PPO's 46 +- 4 at 100k (docs/BENCHMARKS.md); the 4-session trial stood at 187-204 at 60k."""
+    raw = json_spec("rppo_cartpole_novel")
+    raw["env"][0]["max_frame"] = 60_000
+    spec = validate(raw | {"meta": {"max_session": 1, "log_frequency": 4000, "eval_frequency": 60_000, "eval_episodes": 5, "seed": 0}})
     Session(spec, tmp_path).run()
     train = pd.read_csv(tmp_path / "train.csv")
-    assert train["return_ma"].iloc[-1] > 300, f"training return_ma {train['return_ma'].iloc[-1]:.1f}"
+    assert train["return_ma"].iloc[-1] > 150, f"training return_ma {train['return_ma'].iloc[-1]:.1f}"
 
 
 def json_spec(name: str) -> dict:

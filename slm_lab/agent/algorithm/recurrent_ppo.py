@@ -39,8 +39,8 @@ class RecurrentPPO(PPO):
     gradient flows back through the sequence (truncated BPTT).
 
     Greedy play carries a state of its own, reset per body by `reset_greedy_state`.
-    The carried state is not checkpointed: a resumed session resets its envs (control/resume.py),
-    so its episodes, and with them the hidden states, start anew, as they do here on construction.
+    Checkpoints add the rollout's carried states and episode-start flags to PPO's state
+    (the envs resume mid-episode, so must the memory of it); greedy play always starts afresh.
     """
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
@@ -106,6 +106,22 @@ class RecurrentPPO(PPO):
         if self.greedy_episode_start.shape[0] != bodies.shape[0]:
             self.greedy_hidden, self.greedy_episode_start = self._fresh(len(bodies)), np.ones(len(bodies), dtype=np.float32)
         self.greedy_episode_start[bodies] = 1.0
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["recurrent"] = {"episode_start": torch.from_numpy(self.episode_start.copy()),
+                              **{f"hidden_{k}": h.detach().cpu().clone() for k, h in self.hidden.items()}}
+        return state
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        super().load_state_dict(state, weights_only)
+        carried = state.get("recurrent")
+        if weights_only or not carried:  # a policy to play with: greedy play keeps its own state
+            return
+        self.episode_start = carried["episode_start"].numpy().copy()
+        self.hidden = {k: carried[f"hidden_{k}"].to(self.device) for k in self.nets if f"hidden_{k}" in carried}
 
     # --- training ---------------------------------------------------------------------------
 

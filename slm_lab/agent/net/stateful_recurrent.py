@@ -88,6 +88,3 @@ class StatefulRecurrentNet(nn.Module):
             state = self._flat_state(cell)
             outputs.append(out)
         return self.head(torch.cat(outputs)), state
-
-    def split(self, out: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(out, self.out_dims, dim=-1))
