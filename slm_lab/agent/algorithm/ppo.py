@@ -82,7 +82,7 @@ class PPO(A2C):
         for _ in range(a.training_epoch):
             for mb in self.minibatches(data):
                 adv = mb["adv"]
-                if a.normalize_advantage and adv.shape[0] > 1:
+                if a.normalize_advantage and adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 pout, values = self.minibatch_policy_and_value(mb)
                 if beta != 0.0:
