@@ -115,6 +115,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
     total = 0.0
     try:
         state = env.reset()
+        agent.reset_greedy_state()
         writer.add(_rgb(env.venv.render()))
         for _ in range(max_steps):
             result = env.step(agent.act_greedy(state))

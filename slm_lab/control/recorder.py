@@ -138,6 +138,8 @@ def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
     """One greedy episode in every body of `env`; each actor (agent, its body indices) acts for
     its bodies. Returns the return of each body."""
     state = env.reset()
+    for agent, _ in actors:  # a greedy policy with memory starts every body's episode afresh
+        agent.reset_greedy_state()
     returns = np.zeros(env.num_bodies)
     running = np.ones(env.num_bodies, dtype=bool)
     while running.any():
@@ -151,7 +153,11 @@ def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
                 action[list(bodies)] = act
         result = env.step(action)
         returns += np.where(running, result.reward, 0.0)
-        running &= ~(result.terminated | result.truncated)
+        done = result.terminated | result.truncated
+        running &= ~done
+        if done.any():
+            for agent, bodies in actors:
+                agent.reset_greedy_state(done[bodies])
         state = result.state
     env.drain_finished()
     return returns

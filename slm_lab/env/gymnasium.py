@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+import slm_lab.env.memory_tasks  # noqa: F401  (registers the lab's slm_lab/... memory-task ids)
 import slm_lab.env.wrappers as wrappers
 from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock

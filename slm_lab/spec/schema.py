@@ -168,6 +168,12 @@ class RecurrentNetSpec(_NetBase):
     rnn_num_layers: PositiveInt = 1
 
 
+class StatefulRecurrentNetSpec(RecurrentNetSpec):
+    """An RNN whose hidden state is carried across env steps by the algorithm (RecurrentPPO)."""
+
+    type: Literal["StatefulRecurrentNet"] = "StatefulRecurrentNet"  # type: ignore[assignment]
+
+
 def net_type(value: Any) -> str:
     # `type` may be left out: MLPNet is the default net
     if isinstance(value, dict):
@@ -180,10 +186,11 @@ NetSpec = Annotated[
         Annotated[MLPNetSpec, Tag("MLPNet")],
         Annotated[ConvNetSpec, Tag("ConvNet")],
         Annotated[RecurrentNetSpec, Tag("RecurrentNet")],
+        Annotated[StatefulRecurrentNetSpec, Tag("StatefulRecurrentNet")],
     ],
     Discriminator(net_type),
 ]
-NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet")
+NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet", "StatefulRecurrentNet")
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -314,6 +321,26 @@ class PPOSpec(A2CSpec):
     minibatch_size: PositiveInt = 64
 
 
+class RecurrentPPOSpec(PPOSpec):
+    """PPO's keys plus the length of the sequences its recurrent net is trained on."""
+
+    name: Literal["RecurrentPPO"] = "RecurrentPPO"  # type: ignore[assignment]
+    # steps per training sequence (truncated BPTT); unset: each body's whole rollout of
+    # training_frequency steps. Minibatches are minibatch_size // seq_len whole sequences.
+    seq_len: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _sequences_fit(self) -> "RecurrentPPOSpec":
+        seq_len = self.seq_len or self.training_frequency
+        if self.training_frequency % seq_len:
+            raise ValueError(f"seq_len {seq_len} must divide training_frequency {self.training_frequency} "
+                             "(the rollout is cut into whole sequences)")
+        if self.minibatch_size % seq_len:
+            raise ValueError(f"minibatch_size {self.minibatch_size} must be a multiple of the sequence length {seq_len} "
+                             "(minibatches are groups of whole sequences)")
+        return self
+
+
 class SACSpec(_AlgorithmBase):
     """Soft actor-critic; continuous (tanh-squashed Gaussian) or discrete (softmax) actions."""
 
@@ -328,9 +355,9 @@ class SACSpec(_AlgorithmBase):
 
 
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec], Field(discriminator="name")
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -345,6 +372,7 @@ ALGORITHM_MEMORIES = {
     "DoubleDQN": OFF_POLICY_MEMORIES,
     "SARSA": ON_POLICY_MEMORIES,
     "PPO": ON_POLICY_MEMORIES,
+    "RecurrentPPO": ("OnPolicyBatchReplay",),  # fixed [T, B] rollouts, cut into sequences
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
 }
 
@@ -368,6 +396,14 @@ class AgentSpec(Strict):
     def _dueling_needs_q(self) -> "AgentSpec":
         if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
             raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
+        return self
+
+    @model_validator(mode="after")
+    def _stateful_net_pairs_with_recurrent_ppo(self) -> "AgentSpec":
+        stateful, recurrent = self.net.type == "StatefulRecurrentNet", self.algorithm.name == "RecurrentPPO"
+        if stateful != recurrent:
+            raise ValueError("algorithm RecurrentPPO and net.type StatefulRecurrentNet go together (the algorithm carries "
+                             f"the net's hidden state), not algorithm {self.algorithm.name} with net.type {self.net.type}")
         return self
 
 
