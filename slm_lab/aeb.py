@@ -10,6 +10,7 @@ Envs step in lockstep; each keeps its own clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,23 @@ class EnvSpace:
             env.close()
 
 
+def body_spaces(env: Any, bodies: list[int]) -> BodySpaces:
+    """The spaces of some bodies of an env: a multi-agent adapter knows each body's own
+    (`body_spaces`, a SpecError naming the bodies that disagree); other envs' bodies are alike."""
+    if hasattr(env, "body_spaces"):
+        return env.body_spaces(bodies)
+    return replace(env.spaces, num_bodies=len(bodies))
+
+
 def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list) -> BodySpaces:
-    """One BodySpaces for all of an agent's bodies; their envs must agree on shapes."""
+    """One BodySpaces for all of an agent's bodies; they must agree on shapes."""
     first_e = parts[0][0]
-    ref = envs[first_e].spaces
-    for e, _ in parts[1:]:
-        sp = envs[e].spaces
+    try:
+        ref = body_spaces(envs[first_e], parts[0][1])
+        others = [(e, body_spaces(envs[e], bodies)) for e, bodies in parts[1:]]
+    except SpecError as err:
+        raise SpecError(f"agent {agent}: {err}") from None
+    for e, sp in others:
         if (sp.obs_dim, sp.action_dim, sp.is_discrete) != (ref.obs_dim, ref.action_dim, ref.is_discrete):
             raise SpecError(
                 f"agent {agent}: env {e} ({envs[e].spec.name}) has observation size {sp.obs_dim} and "
@@ -73,6 +85,29 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
                 f"({envs[first_e].spec.name}) has {ref.obs_dim} and {ref.action_dim}: one net cannot take both"
             )
     return replace(ref, num_bodies=sum(len(bodies) for _, bodies in parts))
+
+
+def take_bodies(per_env: np.ndarray, bodies: list[int] | None, width: Any = None) -> np.ndarray:
+    """Rows `bodies` (all when None) of an env's batch, cut to an agent's own `width` columns:
+    a multi-agent env pads its bodies' observations (and continuous actions) to the widest."""
+    rows = per_env if bodies is None else per_env[bodies]
+    if isinstance(width, int) and rows.ndim == 2 and rows.shape[1] > width:
+        rows = rows[:, :width]
+    return rows
+
+
+def place_actions(actions: np.ndarray, out: np.ndarray | None, num_bodies: int, bodies: list[int]) -> np.ndarray:
+    """Write an agent's actions for `bodies` into the env's action batch (made on first use,
+    as wide as the widest agent's actions; narrower continuous actions fill the first columns)."""
+    if out is None:
+        out = np.zeros((num_bodies, *actions.shape[1:]), dtype=actions.dtype)
+    if actions.ndim == 2 and out.ndim == 2 and actions.shape[1] != out.shape[1]:
+        if actions.shape[1] > out.shape[1]:  # a wider agent came second: widen the batch
+            out = np.concatenate([out, np.zeros((num_bodies, actions.shape[1] - out.shape[1]), out.dtype)], axis=1)
+        out[bodies, : actions.shape[1]] = actions
+    else:
+        out[bodies] = actions
+    return out
 
 
 class AgentSpace:
@@ -103,33 +138,39 @@ class AgentSpace:
     def pairs(self) -> list[Pair]:
         return sorted(self.assignment)
 
-    def _gather(self, a: int, per_env: dict[int, np.ndarray]) -> np.ndarray:
+    def _gather(self, a: int, per_env: dict[int, np.ndarray], width: Any = None) -> np.ndarray:
         parts = self.parts[a]
         if len(parts) == 1 and len(parts[0][1]) == self.envs[parts[0][0]].num_bodies:
-            return per_env[parts[0][0]]  # the common case: one agent owns one whole env, no copy
-        return np.concatenate([per_env[e][bodies] for e, bodies in parts])
+            return take_bodies(per_env[parts[0][0]], None, width)  # one agent owns one whole env: no copy
+        return np.concatenate([take_bodies(per_env[e], bodies, width) for e, bodies in parts])
+
+    def _obs_width(self, a: int) -> Any:
+        return self.agents[a].spaces.obs_dim
+
+    def _act_width(self, a: int) -> Any:
+        sp = self.agents[a].spaces
+        return None if sp.is_discrete else sp.action_dim
 
     def act(self, state_space: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Actions per env, each assembled from the slices its agents chose."""
         if len(self.agents) == 1 and len(self.envs) == 1:
-            return {0: self.agents[0].act(state_space[0])}
+            return {0: self.agents[0].act(take_bodies(state_space[0], None, self._obs_width(0)))}
         action_space: dict[int, np.ndarray] = {}
         for a, agent in enumerate(self.agents):
-            actions = agent.act(self._gather(a, state_space))
+            actions = agent.act(self._gather(a, state_space, self._obs_width(a)))
             start = 0
             for e, bodies in self.parts[a]:
-                if e not in action_space:
-                    action_space[e] = np.zeros((self.envs[e].num_bodies, *actions.shape[1:]), dtype=actions.dtype)
-                action_space[e][bodies] = actions[start:start + len(bodies)]
+                action_space[e] = place_actions(actions[start:start + len(bodies)], action_space.get(e), self.envs[e].num_bodies, bodies)
                 start += len(bodies)
         return action_space
 
     def update(self, state_space: dict[int, np.ndarray], action_space: dict[int, np.ndarray], step_space: dict[int, StepResult]) -> None:
         for a, agent in enumerate(self.agents):
             self.frames[a] += agent.spaces.num_bodies
-            gather = lambda per_env: self._gather(a, per_env)  # noqa: E731
+            obs_w = self._obs_width(a)
+            gather = lambda per_env, width=obs_w: self._gather(a, per_env, width)  # noqa: E731
             agent.update(
-                gather(state_space), gather(action_space),
+                gather(state_space), gather(action_space, self._act_width(a)),
                 gather({e: s.reward for e, s in step_space.items()}),
                 gather({e: s.next_state for e, s in step_space.items()}),
                 gather({e: s.terminated for e, s in step_space.items()}),
@@ -138,4 +179,4 @@ class AgentSpace:
             )
 
     def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
-        return self.agents[a].act_greedy(states)
+        return self.agents[a].act_greedy(take_bodies(states, None, self._obs_width(a)))

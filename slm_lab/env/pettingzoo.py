@@ -159,6 +159,12 @@ class PettingZooEnv:
                 out.append([b])
         return out
 
+    def random_actions(self, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random joint action, each body within its own space (random baselines)."""
+        if self.is_discrete:
+            return np.array([rng.integers(0, self.agent_spaces[a].action_dim) for a in self.agent_ids])
+        return rng.uniform(self._low, self._high).astype(np.float32)
+
     # --- the GymEnv interface ---------------------------------------------------------------
 
     def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:

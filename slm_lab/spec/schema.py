@@ -277,10 +277,17 @@ class SACSpec(_AlgorithmBase):
     target_entropy: float | None = None
 
 
+class RandomSpec(_AlgorithmBase):
+    """A uniformly random player that never learns (within the action mask where the env gives
+    one): the fixed opponent of multi-agent benchmarks."""
+
+    name: Literal["Random"] = "Random"
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec, RandomSpec], Field(discriminator="name")
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC", "Random")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -296,11 +303,14 @@ ALGORITHM_MEMORIES = {
     "SARSA": ON_POLICY_MEMORIES,
     "PPO": ON_POLICY_MEMORIES,
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
+    "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
 }
 
 
 class AgentSpec(Strict):
     name: str = "agent"
+    # agents of one multi-agent env that share a team name also get the team's tables and graphs
+    team: str | None = Field(default=None, min_length=1)
     algorithm: AlgorithmSpec
     memory: MemorySpec
     net: NetSpec = Field(default_factory=MLPNetSpec)
