@@ -9,6 +9,7 @@ Envs step in lockstep; each keeps its own clock.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -110,6 +111,37 @@ def place_actions(actions: np.ndarray, out: np.ndarray | None, num_bodies: int, 
     return out
 
 
+class TurnBuffer:
+    """A turn-based env's transitions, one stream per body: a transition opens when the body
+    moves and closes at its next turn (s' is the state it then acts on) or at the game's end,
+    holding every reward the body got meanwhile (the opponent's winning move included)."""
+
+    def __init__(self, num_bodies: int) -> None:
+        self.open: list[list[Any] | None] = [None] * num_bodies  # [state, action, reward so far]
+        self.closed: list[deque[tuple]] = [deque() for _ in range(num_bodies)]
+
+    def record(self, movers: np.ndarray, state: np.ndarray, action: np.ndarray, result: StepResult, next_movers: np.ndarray) -> None:
+        for b in np.flatnonzero(movers):
+            self.open[b] = [state[b], action[b], 0.0]
+        over = result.terminated | result.truncated
+        for b, tr in enumerate(self.open):
+            if tr is None:
+                continue
+            tr[2] += float(result.reward[b])
+            if over[b]:
+                self.closed[b].append((*tr, result.next_state[b], bool(result.terminated[b]), bool(result.truncated[b])))
+                self.open[b] = None
+            elif next_movers[b]:
+                self.closed[b].append((*tr, result.state[b], False, False))
+                self.open[b] = None
+
+    def ready(self, bodies: list[int]) -> bool:
+        return all(self.closed[b] for b in bodies)
+
+    def pop(self, bodies: list[int]) -> list[tuple]:
+        return [self.closed[b].popleft() for b in bodies]
+
+
 class AgentSpace:
     """All agents of a session. Each acts once per step on the concatenation of its bodies."""
 
@@ -133,6 +165,13 @@ class AgentSpace:
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
         self.frames = [0] * len(self.agents)
+        # turn-based envs (pettingzoo_aec.py): each body's experience is its own turns
+        self.turns = {e: TurnBuffer(env.num_bodies) for e, env in enumerate(self.envs) if getattr(env, "turn_based", False)}
+        self.movers: dict[int, np.ndarray] = {}
+        for a, parts in enumerate(self.parts):
+            kinds = {e in self.turns for e, _ in parts}
+            if len(kinds) > 1:
+                raise SpecError(f"{spec.name}: agent {a} has bodies in turn-based and in simultaneous envs; give them to different agents")
 
     @property
     def pairs(self) -> list[Pair]:
@@ -153,6 +192,7 @@ class AgentSpace:
 
     def act(self, state_space: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Actions per env, each assembled from the slices its agents chose."""
+        self.movers = {e: self.envs[e].active.copy() for e in self.turns}  # who moves on these states
         if len(self.agents) == 1 and len(self.envs) == 1:
             return {0: self.agents[0].act(take_bodies(state_space[0], None, self._obs_width(0)))}
         action_space: dict[int, np.ndarray] = {}
@@ -165,7 +205,12 @@ class AgentSpace:
         return action_space
 
     def update(self, state_space: dict[int, np.ndarray], action_space: dict[int, np.ndarray], step_space: dict[int, StepResult]) -> None:
+        for e, turns in self.turns.items():
+            turns.record(self.movers[e], state_space[e], action_space[e], step_space[e], self.envs[e].active)
         for a, agent in enumerate(self.agents):
+            if self.parts[a][0][0] in self.turns:
+                self._update_turns(a)
+                continue
             self.frames[a] += agent.spaces.num_bodies
             obs_w = self._obs_width(a)
             gather = lambda per_env, width=obs_w: self._gather(a, per_env, width)  # noqa: E731
@@ -177,6 +222,18 @@ class AgentSpace:
                 gather({e: s.truncated for e, s in step_space.items()}),
                 self.frames[a],
             )
+
+    def _update_turns(self, a: int) -> None:
+        """Once every body of agent a has a closed transition, one update with one of each."""
+        parts = self.parts[a]
+        if not all(self.turns[e].ready(bodies) for e, bodies in parts):
+            return
+        rows = [row for e, bodies in parts for row in self.turns[e].pop(bodies)]
+        s, act, r, s2, term, trunc = (np.stack(col) for col in zip(*rows))
+        width = self._obs_width(a)
+        self.frames[a] += len(rows)
+        self.agents[a].update(take_bodies(s, None, width), act, r.astype(np.float32), take_bodies(s2, None, width),
+                              term, trunc, self.frames[a])
 
     def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
         return self.agents[a].act_greedy(take_bodies(states, None, self._obs_width(a)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from slm_lab.agent.algorithm.base import Algorithm, TrainStats
+from slm_lab.agent.masks import random_legal_from_states
 
 
 class RandomPolicy(Algorithm):
@@ -18,6 +19,8 @@ class RandomPolicy(Algorithm):
     def act(self, state: np.ndarray) -> np.ndarray:
         n = len(state)
         sp = self.spaces
+        if sp.action_mask:
+            return random_legal_from_states(state, sp.action_dim, self.rng)
         if sp.is_discrete:
             return self.rng.integers(0, sp.action_dim, n)
         return self.rng.uniform(sp.action_low, sp.action_high, (n, sp.action_dim)).astype(np.float32)
