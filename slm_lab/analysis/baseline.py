@@ -96,10 +96,13 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
     returns = []
     try:
         for ep in range(episodes):
-            env.reset(seed=seed if ep == 0 else None)
+            obs, info = env.reset(seed=seed if ep == 0 else None)
             total, steps, done = 0.0, 0, False
             while not done:
-                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                # an env with action masks (env/action_mask.py): a random legal action
+                mask = obs.get("action_mask") if isinstance(obs, dict) else info.get("action_mask")
+                action = env.action_space.sample(mask=None if mask is None else np.asarray(mask, np.int8))
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated

@@ -351,6 +351,9 @@ class EnvSpec(Strict):
     # "batched": one numpy-batched env for all sub-envs (slm_lab/env/batched.py); "auto": that
     # where the env has one and needs no per-sub-env wrapper, else "sync"
     vectorization: Literal["auto", "sync", "async", "batched"] = "auto"
+    # legal-action masks appended to the observation (env/action_mask.py): "auto" finds a Dict
+    # observation's action_mask entry, "info" reads info["action_mask"], "none" ignores both
+    action_mask: Literal["auto", "info", "none"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
