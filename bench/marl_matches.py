@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from slm_lab.control.matches import session_matches
+from slm_lab.control.matches import fixed_opponent_matches, session_matches
 from slm_lab.spec.schema import Spec
 
 
@@ -23,6 +23,9 @@ def main() -> None:
         for a, rates in session_matches(spec, session, args.games).items():
             print(f"{session.name} agent {a} ({spec.agent[a].name}): win {rates['win']:.3f} draw {rates['draw']:.3f} "
                   f"loss {rates['loss']:.3f} over {rates['games']} games")
+        for label, rates in fixed_opponent_matches(spec, session, args.games).items():  # self-play runs
+            print(f"{session.name} {label}: win {rates['win']:.3f} draw {rates['draw']:.3f} loss {rates['loss']:.3f} "
+                  f"over {rates['games']} games")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ class AgentSpace:
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
         self.frames = [0] * len(self.agents)
+        self._bind_snapshot_players(spec, seed)
         # turn-based envs (pettingzoo_aec.py): each body's experience is its own turns
         self.turns = {e: TurnBuffer(env.num_bodies) for e, env in enumerate(self.envs) if getattr(env, "turn_based", False)}
         self.movers: dict[int, np.ndarray] = {}
@@ -172,6 +173,20 @@ class AgentSpace:
             kinds = {e in self.turns for e, _ in parts}
             if len(kinds) > 1:
                 raise SpecError(f"{spec.name}: agent {a} has bodies in turn-based and in simultaneous envs; give them to different agents")
+
+    def _bind_snapshot_players(self, spec: Spec, seed: int) -> None:
+        """Self-play: each Snapshot player gets the learner whose frozen copies it plays as."""
+        for a, agent in enumerate(self.agents):
+            if not hasattr(agent, "bind"):
+                continue
+            src = agent.algo_spec.of
+            if src >= len(self.agents) or src == a or hasattr(self.agents[src], "bind"):
+                raise SpecError(f"{spec.name}: agent[{a}].algorithm.of: {src} is not another learning agent "
+                                f"(agents 0..{len(self.agents) - 1})")
+            try:
+                agent.bind(self.agents[src], lambda s, sp, a=a: make_agent(s, sp, agent.max_frame, seed + 7919 * a + 1))
+            except ValueError as e:
+                raise SpecError(f"{spec.name}: agent {a}: {e}") from None
 
     @property
     def pairs(self) -> list[Pair]:

@@ -38,7 +38,7 @@ def session_matches(spec: Any, session_dir: Path, games: int = 200, seed: int = 
     agent_space = AgentSpace(spec, env_space, seed)
     env_space.close()
     for a, agent in enumerate(agent_space.agents):
-        if agent.nets:  # a Random player has nothing to load
+        if agent.nets or hasattr(agent, "pool"):  # a Random player has nothing to load
             agent.load_state_dict(load_checkpoint(agent_checkpoint_path(Path(session_dir) / "model", a, "latest")), weights_only=True)
     owners = [(a, agent_space.assignment[(a, 0)]) for a in range(len(agent_space.agents)) if (a, 0) in agent_space.assignment]
     env = make_env(spec.env[0], seed)
@@ -47,3 +47,43 @@ def session_matches(spec: Any, session_dir: Path, games: int = 200, seed: int = 
     finally:
         env.close()
     return {a: outcome_rates(returns[:, bodies]) for a, bodies in owners}
+
+
+def fixed_opponent_matches(spec: Any, session_dir: Path, games: int = 200, seed: int = 54321) -> dict[str, dict[str, float]]:
+    """Self-play evaluation: for each Snapshot agent of the spec, its learner (latest weights)
+    plays `games` greedy games against fixed opponents: a random player, the pool's earliest
+    snapshot and its latest one. The learner's outcome rates per opponent."""
+    from slm_lab.agent import make_agent
+    from slm_lab.aeb import AgentSpace, EnvSpace
+    from slm_lab.control.session import agent_checkpoint_path, load_checkpoint
+    from slm_lab.env import make_env
+    from slm_lab.spec.schema import AgentSpec
+
+    env_space = EnvSpace(spec, seed)
+    agent_space = AgentSpace(spec, env_space, seed)
+    env_space.close()
+    model = Path(session_dir) / "model"
+    out: dict[str, dict[str, float]] = {}
+    for a, player in enumerate(agent_space.agents):
+        if not hasattr(player, "pool"):
+            continue
+        learner_index = player.algo_spec.of
+        learner = agent_space.agents[learner_index]
+        learner.load_state_dict(load_checkpoint(agent_checkpoint_path(model, learner_index, "latest")), weights_only=True)
+        player.load_state_dict(load_checkpoint(agent_checkpoint_path(model, a, "latest")))
+        mine, theirs = agent_space.assignment[(learner_index, 0)], agent_space.assignment[(a, 0)]
+        rand = make_agent(AgentSpec.model_validate({"algorithm": {"name": "Random"}, "memory": {"name": "OnPolicyReplay"}}),
+                          player.spaces, 1, seed)
+        opponents: dict[str, Any] = {"random": rand}
+        env = make_env(spec.env[0], seed)
+        try:
+            for label, index in (("snapshot_first", 0), ("snapshot_last", -1)):
+                player.use(index)
+                frame = player.pool[player.current]["frame"]
+                out[f"agent{learner_index} vs {label} (frame {frame})"] = outcome_rates(
+                    play_games(env, [(learner, mine), (player, theirs)], games)[:, mine])
+            out[f"agent{learner_index} vs random"] = outcome_rates(
+                play_games(env, [(learner, mine), (opponents["random"], theirs)], games)[:, mine])
+        finally:
+            env.close()
+    return out

@@ -284,10 +284,27 @@ class RandomSpec(_AlgorithmBase):
     name: Literal["Random"] = "Random"
 
 
+class SnapshotSpec(_AlgorithmBase):
+    """Self-play: plays with frozen snapshots of agent `of` (itself never learns). Every
+    `snapshot_frequency` of that agent's frames a snapshot joins the pool (the last `last_k`
+    are kept); at each game's start the opponent is drawn by `pool`: the `latest` snapshot,
+    `uniform` over the pool, or `prioritized` towards snapshots the learner beats least,
+    weight (1 - win rate)^`priority_power` (the prioritized fictitious self-play of Vinyals
+    et al. 2019, AlphaStar)."""
+
+    name: Literal["Snapshot"] = "Snapshot"
+    of: NonNegativeInt = 0
+    pool: Literal["latest", "uniform", "prioritized"] = "uniform"
+    last_k: PositiveInt = 5
+    snapshot_frequency: PositiveInt = 5000
+    priority_power: PositiveFloat = 2.0
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec, RandomSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec, RandomSpec, SnapshotSpec],
+    Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC", "Random")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC", "Random", "Snapshot")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -304,6 +321,7 @@ ALGORITHM_MEMORIES = {
     "PPO": ON_POLICY_MEMORIES,
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
     "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
+    "Snapshot": MEMORY_NAMES,
 }
 
 

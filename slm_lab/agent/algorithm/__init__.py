@@ -13,6 +13,7 @@ from slm_lab.agent.algorithm.random_policy import RandomPolicy
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
+from slm_lab.agent.algorithm.snapshot import SnapshotPlayer
 
 if TYPE_CHECKING:
     from slm_lab.spec.schema import Spec
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 ALGORITHMS: dict[str, type[Algorithm]] = {
     "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
     "Random": RandomPolicy,
+    "Snapshot": SnapshotPlayer,
 }
 
 
@@ -44,4 +46,4 @@ def check_action_spaces(spec: Spec) -> None:
             require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "Reinforce", "SAC", "SARSA", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "Reinforce", "SAC", "SARSA", "SnapshotPlayer", "check_action_spaces"]
