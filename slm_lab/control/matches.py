@@ -74,7 +74,6 @@ def fixed_opponent_matches(spec: Any, session_dir: Path, games: int = 200, seed:
         mine, theirs = agent_space.assignment[(learner_index, 0)], agent_space.assignment[(a, 0)]
         rand = make_agent(AgentSpec.model_validate({"algorithm": {"name": "Random"}, "memory": {"name": "OnPolicyReplay"}}),
                           player.spaces, 1, seed)
-        opponents: dict[str, Any] = {"random": rand}
         env = make_env(spec.env[0], seed)
         try:
             for label, index in (("snapshot_first", 0), ("snapshot_last", -1)):
@@ -83,7 +82,7 @@ def fixed_opponent_matches(spec: Any, session_dir: Path, games: int = 200, seed:
                 out[f"agent{learner_index} vs {label} (frame {frame})"] = outcome_rates(
                     play_games(env, [(learner, mine), (player, theirs)], games)[:, mine])
             out[f"agent{learner_index} vs random"] = outcome_rates(
-                play_games(env, [(learner, mine), (opponents["random"], theirs)], games)[:, mine])
+                play_games(env, [(learner, mine), (rand, theirs)], games)[:, mine])
         finally:
             env.close()
     return out
