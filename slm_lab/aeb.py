@@ -10,29 +10,21 @@ Envs step in lockstep; each keeps its own clock.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
-from slm_lab.env import make_env
+from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
 
 Pair = tuple[int, int]  # (agent index, env index)
-
-
-@dataclass(frozen=True)
-class AEB:
-    """Coordinates of one body: agent a embodied in env e as that env's body b."""
-
-    a: int
-    e: int
-    b: int
 
 
 class EnvSpace:
@@ -145,7 +137,7 @@ class TurnBuffer:
 class AgentSpace:
     """All agents of a session. Each acts once per step on the concatenation of its bodies."""
 
-    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int) -> None:
+    def __init__(self, spec: Spec, env_space: EnvSpace, seed: int, session: int = 0) -> None:
         self.envs = env_space.envs
         try:
             self.assignment: Assignment = assign_bodies(spec.body, len(spec.agent), [env.num_bodies for env in self.envs])
@@ -161,9 +153,15 @@ class AgentSpace:
             # the agent's budget: its share of every env's frames
             max_frame = sum(self.envs[e].clock.max_frame * len(b) // self.envs[e].num_bodies for e, b in self.parts[a])
             try:
-                self.agents.append(make_agent(agent_spec, spaces, max_frame, seed + 7919 * a))
+                agent = make_agent(agent_spec, spaces, max_frame, seed + 7919 * a)
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a} in env(s) {[self.envs[e].spec.name for e, _ in self.parts[a]]}: {e}") from None
+            # session j of a trial takes GPU j mod n (lib/device.py); nets move once, before any training
+            agent.to(resolve_device(agent_spec.net.gpu, session, where=f"agent[{a}].net.gpu"))
+            if spec.meta.compile:
+                enable_compile_cache()
+                agent.compile()
+            self.agents.append(agent)
         self.frames = [0] * len(self.agents)
         self._bind_snapshot_players(spec, seed)
         # turn-based envs (pettingzoo_aec.py): each body's experience is its own turns
@@ -187,6 +185,14 @@ class AgentSpace:
                 agent.bind(self.agents[src], lambda s, sp, a=a: make_agent(s, sp, agent.max_frame, seed + 7919 * a + 1))
             except ValueError as e:
                 raise SpecError(f"{spec.name}: agent {a}: {e}") from None
+
+    def state_dict(self) -> dict[str, list[int]]:
+        """Each agent's frame count (its share of its envs' frames)."""
+        return {"frames": [int(f) for f in self.frames]}
+
+    def load_state_dict(self, state: dict[str, list[int]]) -> None:
+        # checkpoints written before the space saved its counts: the agents' own frames are the same
+        self.frames = [int(f) for f in state.get("frames", [agent.frame for agent in self.agents])]
 
     @property
     def pairs(self) -> list[Pair]:
@@ -249,6 +255,3 @@ class AgentSpace:
         self.frames[a] += len(rows)
         self.agents[a].update(take_bodies(s, None, width), act, r.astype(np.float32), take_bodies(s2, None, width),
                               term, trunc, self.frames[a])
-
-    def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
-        return self.agents[a].act_greedy(take_bodies(states, None, self._obs_width(a)))

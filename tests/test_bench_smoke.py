@@ -43,3 +43,19 @@ def test_results_table_reproduce_command_carries_a_changed_budget() -> None:
     assert table.budget_overrides(shipped, raw) == ""  # the shipped budget: nothing to add
     raw["env"][0]["max_frame"] = 60_000
     assert table.budget_overrides(shipped, raw) == " -s env.0.max_frame=60000"
+
+
+def test_the_device_checks_runs_are_valid_lab_specs() -> None:
+    """bench/device_check.py waits for an accelerator: every run it plans must at least validate here."""
+    from slm_lab.spec.loader import load_spec
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "device_check.py"
+    spec = importlib.util.spec_from_file_location("device_check", path)
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    for case, (file, name, frames, common) in check.THROUGHPUT.items():
+        for variant, extra in check.VARIANTS.items():
+            if variant == "bf16" and "cartpole" in case:
+                continue
+            loaded = load_spec(file, name, overrides=[*common, *extra, "agent.0.net.gpu=false", f"env.0.max_frame={frames}"])
+            assert loaded.env[0].max_frame == frames

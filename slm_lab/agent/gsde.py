@@ -30,7 +30,7 @@ class StateDependentNoise(nn.Module):
 
     def resample(self, num_bodies: int) -> None:
         std = self.log_std.detach().exp()
-        self.theta = torch.randn(num_bodies, *std.shape) * std
+        self.theta = torch.randn(num_bodies, *std.shape, device=std.device) * std
 
     def noise(self, features: torch.Tensor) -> torch.Tensor:
         """z(s) theta for each body: [bodies, features] -> [bodies, action_dim]."""

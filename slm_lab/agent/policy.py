@@ -55,7 +55,7 @@ def categorical_log_prob_entropy(
 
 def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     """Greedy on q, each body independently random with probability epsilon."""
-    greedy = q.argmax(-1).numpy()
+    greedy = q.argmax(-1).cpu().numpy()
     explore = rng.random(len(greedy)) < epsilon
     if explore.any():
         if masks.is_masked(q):  # an env with action masks: explore among the legal actions only
@@ -67,7 +67,7 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) ->
 
 def boltzmann(q: torch.Tensor, tau: float) -> np.ndarray:
     """Sample from softmax(q / tau): high temperature explores, low exploits."""
-    return categorical_sample(q / max(tau, 1e-8)).numpy()
+    return categorical_sample(q / max(tau, 1e-8)).cpu().numpy()
 
 
 # --- continuous ---------------------------------------------------------------------------

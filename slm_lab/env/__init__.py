@@ -1,46 +1,11 @@
 """Environment adapters. An adapter never imports agent/: it speaks batched numpy arrays.
 
 Every adapter has GymEnv's interface (`spaces`, `num_bodies`, `clock`, `spec`, `reset`,
-`step`, `drain_finished`, `close`); `make_env` picks one by the env name:
-`unity:<name>` -> UnityEnv, `pettingzoo:<module>` -> PettingZooEnv, anything else -> GymEnv.
-Imports stay inside the factory so that importing this package stays light.
+`step`, `drain_finished`, `state_dict`, `load_state_dict`, `close`); `factory.make_env`
+picks one by the spec's `kind`. No adapter imports this package module, and it imports only the
+factory (which imports the adapters inside its function): no import cycle.
 """
 
-from __future__ import annotations
+from slm_lab.env.factory import make_env
 
-from typing import TYPE_CHECKING, Any, Union
-
-if TYPE_CHECKING:
-    from slm_lab.env.gymnasium import GymEnv
-    from slm_lab.env.pettingzoo import PettingZooEnv
-    from slm_lab.env.unity import UnityEnv
-    from slm_lab.spec.schema import EnvSpec
-
-    Env = Union[GymEnv, UnityEnv, PettingZooEnv]
-
-UNITY_PREFIX = "unity:"
-PETTINGZOO_PREFIX = "pettingzoo:"
-
-
-def make_env(env_spec: EnvSpec, seed: int, num_envs: int | None = None, **kwargs: Any) -> Env:
-    """The adapter for `env_spec.name`. `num_envs` overrides the body count of Gymnasium envs
-    (e.g. one body per evaluation episode); Unity and PettingZoo envs have a fixed body
-    count (the brain's agents, the env's agents) and ignore it. Other keywords go to the
-    adapter (`evaluation=`, `train_env=` for GymEnv; Unity and PettingZoo accept and ignore
-    them, having no training-only processing)."""
-    if env_spec.name.startswith(UNITY_PREFIX):
-        from slm_lab.env.unity import UnityEnv
-
-        return UnityEnv(env_spec, seed, num_envs, **kwargs)
-    if env_spec.name.startswith(PETTINGZOO_PREFIX):
-        from slm_lab.env.pettingzoo import PettingZooEnv, import_module
-
-        module = import_module(env_spec.name)
-        if not hasattr(module, "parallel_env") and callable(getattr(module, "env", None)):
-            from slm_lab.env.pettingzoo_aec import PettingZooAECEnv  # a turn-based game: the AEC API
-
-            return PettingZooAECEnv(env_spec, seed, num_envs, module=module, **kwargs)
-        return PettingZooEnv(env_spec, seed, num_envs, **kwargs)
-    from slm_lab.env.gymnasium import GymEnv
-
-    return GymEnv(env_spec, seed, num_envs, **kwargs)
+__all__ = ["make_env"]

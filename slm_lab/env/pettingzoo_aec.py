@@ -25,7 +25,7 @@ import numpy as np
 
 from slm_lab.env.clock import Clock
 from slm_lab.env.gymnasium import BodySpaces, StepResult
-from slm_lab.env.pettingzoo import _describe, _same, module_path
+from slm_lab.env.pettingzoo import PettingZooEnv, _describe, _same, module_path
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
 
@@ -154,12 +154,11 @@ class PettingZooAECEnv:
         out, self.finished = self.finished, []
         return out
 
-    def norm_state_dict(self) -> dict:
-        return {}
-
-    def load_norm_state_dict(self, state: dict) -> None:
-        if state:
-            raise ValueError(f"{self.spec.name}: PettingZoo envs keep no normalization statistics to load")
+    # the clock and unlogged episodes, as the parallel adapter (a game in progress is not restored)
+    state_dict = PettingZooEnv.state_dict
+    load_state_dict = PettingZooEnv.load_state_dict
+    norm_state_dict = PettingZooEnv.norm_state_dict
+    load_norm_state_dict = PettingZooEnv.load_norm_state_dict
 
     def close(self) -> None:
         self.aec.close()

@@ -74,7 +74,7 @@ def assign_bodies(body: Any, n_agents: int, env_bodies: list[int]) -> Assignment
 
 def static_body_count(env: Any) -> int | None:
     """Bodies of a Gymnasium env are its num_envs; other kinds report theirs when started."""
-    return None if ":" in env.name and env.name.split(":", 1)[0] in ("unity", "pettingzoo") else env.num_envs
+    return None if env.has_own_bodies else env.num_envs
 
 
 def check_aeb(spec: Any) -> None:

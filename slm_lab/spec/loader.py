@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from slm_lab.spec import paths
 from slm_lab.spec.errors import SpecError, format_validation_error, read_json_input, show
 from slm_lab.spec.schema import Spec
 
@@ -76,50 +77,21 @@ def parse_assignment(text: str, what: str = "override") -> tuple[str, Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         parsed = value
+    except RecursionError:
+        raise SpecError(f"{what} '{key}': the value is nested too deeply") from None
     return key, parsed
 
 
-def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set `agent.0.net.hid_layers` in a nested dict/list. Missing objects on the way are
-    created (the schema then rejects unknown keys); list indices must exist."""
-    parts = dotted.split(".")
-    node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, dict) and part not in node:
-            node[part] = {}
-        node = _child(node, part, ".".join(parts[: i + 1]))
-    last = parts[-1]
-    if isinstance(node, list):
-        idx = _index(node, last, dotted)
-        node[idx] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise SpecError(f"override '{dotted}': '{'.'.join(parts[:-1])}' is not an object or list")
-
-
-def get_path(raw: Any, dotted: str) -> Any:
-    node = raw
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        node = _child(node, part, ".".join(parts[: i + 1]))
-    return node
-
-
-def _child(node: Any, part: str, where: str) -> Any:
-    if isinstance(node, dict):
-        if part not in node:
-            raise SpecError(f"path '{where}' does not exist in the spec")
-        return node[part]
-    if isinstance(node, list):
-        return node[_index(node, part, where)]
-    raise SpecError(f"path '{where}' does not exist in the spec")
-
-
-def _index(node: list[Any], part: str, where: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
-        raise SpecError(f"path '{where}': '{part}' is not an index of a list of {len(node)}")
-    return int(part)
+def _defaults_for(raw: dict[str, Any], dotted: str) -> dict[str, Any] | None:
+    """The spec with every default filled, when `dotted` passes through an object `raw` lacks
+    (so an override fills that block's defaults, as a search sample does); else None."""
+    parent = dotted.rpartition(".")[0]
+    if not parent or paths.exists(raw, parent):
+        return None
+    try:
+        return Spec.model_validate(raw).model_dump(mode="json")
+    except ValidationError:
+        return None  # the spec is not whole yet: the block starts empty and the schema judges it
 
 
 def apply_mode(raw: dict[str, Any], mode: str) -> None:
@@ -198,7 +170,7 @@ def build_raw(
     raw["name"] = spec_name
     for text in overrides or []:
         key, value = parse_assignment(text)
-        set_path(raw, key, value)
+        paths.assign(raw, key, value, defaults=_defaults_for(raw, key))
     apply_mode(raw, mode)
     return raw
 
@@ -230,10 +202,10 @@ def check_env_names(spec: Spec, where: str = "") -> None:
     for i, env in enumerate(spec.env):
         name = env.name
         prefix = f"{where}: " if where else ""
-        if name.startswith(("unity:", "pettingzoo:")):
+        if env.has_own_bodies:
             _check_multiagent_env(env, f"{prefix}env[{i}]")
             continue
-        if ":" in name:
+        if env.kind == "entry_point":
             module, _, cls = name.partition(":")
             if not module or not cls.isidentifier():
                 raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a module:Class entry point")
@@ -260,8 +232,8 @@ def _check_multiagent_env(env: Any, where: str) -> None:
 
     from slm_lab.env.unity_install import UNITY_ENVS, unity_options
 
-    name = env.name
-    kind, _, rest = name.partition(":")
+    name, kind = env.name, env.kind
+    rest = name.partition(":")[2]
     if kind == "unity" and rest not in UNITY_ENVS:
         known = ", ".join(f"unity:{n}" for n in UNITY_ENVS)
         raise SpecError(f"{where}.name: {show(name)} is not a known Unity env (known: {known})")

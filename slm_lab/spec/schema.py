@@ -7,19 +7,63 @@ agent/ (the single source of truth for what can be built).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+import json
+import re
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
+SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
 UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
+def _accepts_bool(annotation: Any) -> bool:
+    """Whether a field's type takes true/false as itself: bool (or Any) somewhere in it, or no number."""
+    if annotation is bool or annotation is Any:
+        return True
+    args = get_args(annotation)
+    if not args:
+        return annotation not in (int, float)
+    if get_origin(annotation) is Literal:
+        return any(isinstance(a, bool) for a in args)
+    kinds = [a for a in args if not isinstance(a, (int, float, str)) or isinstance(a, type)]
+    if get_origin(annotation) is Annotated:
+        return _accepts_bool(args[0])
+    if get_origin(annotation) in (list, tuple, dict, set):
+        return True  # the items are checked as values of their own
+    return all(_accepts_bool(a) for a in kinds if a is not type(None)) if kinds else True
+
+
+def _items_accept_bool(annotation: Any) -> bool:
+    """For a list-typed field (or an optional one): whether its items take true/false."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (list, tuple):
+        return all(_accepts_bool(item) for item in get_args(annotation) if item is not Ellipsis)
+    return all(_items_accept_bool(arg) for arg in get_args(annotation) if get_origin(arg) is not Literal)
+
+
 class Strict(BaseModel):
-    """Unknown keys are errors: a typo in a spec must never be silently ignored."""
+    """Unknown keys are errors: a typo in a spec must never be silently ignored. A number is
+    never true/false: pydantic would read `lr: true` as 1.0 and `max_session: true` as 1."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if field is None:
+                    continue
+                if isinstance(value, bool) and not _accepts_bool(field.annotation):
+                    raise ValueError(f"{key}: {str(value).lower()} is not a number")
+                if isinstance(value, list) and any(isinstance(v, bool) for v in value) and not _items_accept_bool(field.annotation):
+                    raise ValueError(f"{key}: {json.dumps(value)} holds true/false where numbers go")
+        return data
 
 
 # --- schedules and exploration -------------------------------------------------------------
@@ -91,6 +135,10 @@ class _NetBase(Strict):
     update_type: Literal["replace", "polyak"] = "replace"
     update_frequency: PositiveInt = 1000
     polyak_coef: UnitFloat = 0.005
+    # where the nets, optimizers and losses live (slm_lab/lib/device.py): "auto" = CUDA when
+    # available, else CPU; true (CUDA, one-line error without it) / false (CPU); or a device
+    # string, "cpu", "cuda", "cuda:1", "mps". Without an index, session j takes GPU j mod n.
+    gpu: Union[StrictBool, Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")]] = "auto"
 
 
 class MLPNetSpec(_NetBase):
@@ -106,6 +154,8 @@ class ConvNetSpec(_NetBase):
         default_factory=lambda: [[32, 8, 4], [64, 4, 2], [64, 3, 1]], min_length=1
     )
     fc_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [512])
+    # mixed precision: the conv and fc layers run under bf16 autocast (outputs back in float32)
+    bf16: bool = False
 
 
 class RecurrentNetSpec(_NetBase):
@@ -358,6 +408,9 @@ JSONScalar = Union[bool, int, float, str, None]
 BATCHED_ENV_IDS = frozenset({"CartPole-v1"})
 
 
+EnvKind = Literal["gymnasium", "entry_point", "unity", "pettingzoo"]
+
+
 class EnvSpec(Strict):
     """A Gymnasium id (`CartPole-v1`) or an entry point (`my_pkg.envs:MyEnv`)."""
 
@@ -368,7 +421,8 @@ class EnvSpec(Strict):
     kwargs: dict[str, Union[JSONScalar, list[JSONScalar]]] = Field(default_factory=dict)
     # "batched": one numpy-batched env for all sub-envs (slm_lab/env/batched.py); "auto": that
     # where the env has one and needs no per-sub-env wrapper, else "sync"
-    vectorization: Literal["auto", "sync", "async", "batched"] = "auto"
+    # "ale": ale-py's native C++ vector env with its own Atari preprocessing (ALE/ ids; env/ale_vector.py)
+    vectorization: Literal["auto", "sync", "async", "batched", "ale"] = "auto"
     # legal-action masks appended to the observation (env/action_mask.py): "auto" finds a Dict
     # observation's action_mask entry, "info" reads info["action_mask"], "none" ignores both
     action_mask: Literal["auto", "info", "none"] = "auto"
@@ -379,6 +433,21 @@ class EnvSpec(Strict):
     episodic_life: bool = False  # a lost life ends the agent's episode, not the game
     normalize_obs: bool = False
     normalize_reward: bool = False
+
+    @property
+    def kind(self) -> EnvKind:
+        """Which adapter runs this env, decided here once from the name: `unity:<name>`,
+        `pettingzoo:<module>`, a `module:Class` (or `module:EnvId`) entry point, else a Gymnasium id."""
+        prefix, sep, _ = self.name.partition(":")
+        if sep and prefix in ("unity", "pettingzoo"):
+            return prefix  # type: ignore[return-value]
+        return "entry_point" if sep else "gymnasium"
+
+    @property
+    def has_own_bodies(self) -> bool:
+        """Unity and PettingZoo envs bring their bodies (a brain's agents, the env's agents);
+        a Gymnasium env has num_envs of them."""
+        return self.kind in ("unity", "pettingzoo")
 
     def is_atari(self) -> bool:
         return self.preprocess == "atari" or (self.preprocess == "auto" and self.name.startswith("ALE/"))
@@ -393,6 +462,8 @@ class EnvSpec(Strict):
             raise ValueError("normalize_obs does not apply to Atari frames (the net scales uint8 pixels by 1/255)")
         if self.episodic_life and not self.is_atari():
             raise ValueError("episodic_life needs Atari preprocessing (an ALE/ env or preprocess 'atari')")
+        if self.vectorization == "ale" and not (self.name.startswith("ALE/") and self.is_atari()):
+            raise ValueError(f"vectorization 'ale' is ale-py's Atari vector env: it needs an ALE/ id with atari preprocessing, not {self.name}")
         if self.vectorization == "batched":
             if self.name not in BATCHED_ENV_IDS:
                 raise ValueError(f"vectorization 'batched' exists for {', '.join(sorted(BATCHED_ENV_IDS))} only, not {self.name}")
@@ -433,6 +504,9 @@ class MetaSpec(Strict):
     # torch intra-op threads per session (docs/SPEC.md): 1 is fastest for small nets when sessions
     # share the cores; more helps large batches of a session that runs alone
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
+    # torch.compile every agent's nets (their forward, used by acting and by each update); the
+    # compiled code is cached on disk (lib/config cache_dir()/torch_compile) for the next run
+    compile: bool = False
     # resumable checkpoint every this many frames (unset: eval_frequency); see docs/OPERATIONS.md
     checkpoint_frequency: PositiveInt | None = None
     # save the replay memory with it (unset: true for off-policy memories)
@@ -455,7 +529,8 @@ SEARCH_KINDS = (
 class Spec(Strict):
     """One named spec: agents, envs, their embodiment, run settings and a search space."""
 
-    name: str = "spec"
+    # it names the run folder data/{name}_{timestamp}: a name, never a path
+    name: Annotated[str, Field(min_length=1, max_length=128)] = "spec"
     agent: list[AgentSpec] = Field(min_length=1)
     env: list[EnvSpec] = Field(min_length=1)
     body: BodySpec = Field(default_factory=BodySpec)
@@ -463,6 +538,14 @@ class Spec(Strict):
     search: dict[str, Any] = Field(default_factory=dict)
     # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
     spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name_not_a_path(cls, name: str) -> str:
+        if not re.fullmatch(SPEC_NAME_PATTERN, name) or set(name) == {"."}:
+            raise ValueError(f"{json.dumps(name)} is not a name: it names the run folder, so only letters, digits, "
+                             "_ - and . (no path separators, not . or ..)")
+        return name
 
     @model_validator(mode="after")
     def _aeb_space(self) -> "Spec":

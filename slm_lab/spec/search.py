@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from slm_lab.spec import paths
 from slm_lab.spec.errors import SpecError, show
 
 CATEGORICAL_KINDS = ("grid_search", "choice")
@@ -162,7 +163,7 @@ def check_search(raw: dict[str, Any], full: dict[str, Any], optuna: bool = False
     """
     params = parse_search(raw.get("search") or {})
     for p in params:
-        if not _path_exists(full, p.path) and not _path_exists(raw, p.path):
+        if not paths.exists(full, p.path) and not paths.exists(raw, p.path):
             raise SpecError(f"search: key '{p.key}': path '{p.path}' does not exist in the spec")
         if optuna and p.kind in NORMAL_KINDS:
             raise SpecError(f"search: key '{p.key}': {p.kind} is not supported with meta.search 'optuna' "
@@ -207,17 +208,6 @@ def _quantize(x: float, q: float | None, integer: bool) -> Any:
     return int(round(x)) if integer else float(x)
 
 
-def _path_exists(node: Any, path: str) -> bool:
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False
-    return True
-
-
 # --- applying a sample --------------------------------------------------------------------
 
 
@@ -232,41 +222,8 @@ def apply_sample(raw: dict[str, Any], full: dict[str, Any], values: dict[str, An
     out.pop("search", None)
     for p in params:
         if p.key in values:
-            _set(out, full, p.path, values[p.key])
+            paths.assign(out, p.path, values[p.key], defaults=full, what="search")
     return out
-
-
-def _set(raw: dict[str, Any], full: Any, path: str, value: Any) -> None:
-    parts = path.split(".")
-    node: Any = raw
-    default: Any = full
-    for part in parts[:-1]:
-        default = _child(default, part)
-        if isinstance(node, dict):
-            if part not in node:
-                if default is None:
-                    raise SpecError(f"search: path '{path}' does not exist in the spec")
-                node[part] = copy.deepcopy(default)
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise SpecError(f"search: path '{path}' does not exist in the spec")
-    last = parts[-1]
-    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node[int(last)] = copy.deepcopy(value)
-    elif isinstance(node, dict):
-        node[last] = copy.deepcopy(value)
-    else:
-        raise SpecError(f"search: path '{path}' does not exist in the spec")
-
-
-def _child(node: Any, part: str) -> Any:
-    if isinstance(node, dict):
-        return node.get(part)
-    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-        return node[int(part)]
-    return None
 
 
 # --- sampling -----------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_bad_search_input_exits_2_and_writes_nothing(tmp_path: Path, isolated_di
 
 
 def test_progress_report_follows_the_slowest_session_and_stops_with_tune():
-    from slm_lab.control.experiment import ProgressReport
+    from slm_lab.control.tune_trials import ProgressReport
 
     sent: list[dict] = []
     report = ProgressReport(2, index=5, max_frame=3000, report=sent.append)

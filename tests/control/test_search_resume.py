@@ -208,7 +208,7 @@ def test_a_resumed_optuna_search_runs_its_draws_first_and_learns_from_kept_trial
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from slm_lab.control.experiment import _numbered_searcher
+    from slm_lab.control.searchers import numbered_searcher as _numbered_searcher
 
     space = {"lr__loguniform": tune.loguniform(1e-4, 1e-2), "n__choice": tune.choice([0, 1, 2])}
     kept = [({"lr__loguniform": 1e-3, "n__choice": 1}, {"status": "ok", "strength": 50.0}),

@@ -84,7 +84,7 @@ MALFORMED = [
     ("env.0.name", "mypkg:", 's: env[0].name: "mypkg:" is not a module:Class entry point'),
     ("env.0.num_envs", "x", 's: env[0].num_envs: "x" is not an integer'),
     ("env.0.max_frame", -100, "s: env[0].max_frame: -100 is not a positive integer"),
-    ("env.0.vectorization", "threads", "s: env[0].vectorization: \"threads\" is not one of: 'auto', 'sync', 'async' or 'batched'"),
+    ("env.0.vectorization", "threads", "s: env[0].vectorization: \"threads\" is not one of: 'auto', 'sync', 'async', 'batched' or 'ale'"),
     ("meta", {"max_session": 0}, "s: meta.max_session: 0 is not a positive integer"),
     ("meta", {"seed": -1}, "s: meta.seed: -1 is less than 0"),
     ("meta", {"tensorboard": "yes please"}, 's: meta.tensorboard: "yes please" is not true or false'),
@@ -141,3 +141,14 @@ def test_schema_names_match_the_registries():
     assert set(ALGORITHM_NAMES) == set(ALGORITHMS)
     assert set(MEMORY_NAMES) == set(MEMORIES)
     assert set(NET_TYPES) == set(NETS)
+
+
+@pytest.mark.parametrize("name,kind", [
+    ("CartPole-v1", "gymnasium"), ("ALE/Pong-v5", "gymnasium"), ("my_pkg.envs:MyEnv", "entry_point"),
+    ("minigrid:MiniGrid-Empty-5x5-v0", "entry_point"), ("unity:3dball", "unity"), ("pettingzoo:mpe2.simple_spread_v3", "pettingzoo"),
+])
+def test_the_env_kind_is_decided_once_on_the_schema(name: str, kind: str):
+    from slm_lab.spec.schema import EnvSpec
+
+    env = EnvSpec(name=name)
+    assert env.kind == kind and env.has_own_bodies == (kind in ("unity", "pettingzoo"))

@@ -35,9 +35,9 @@ def check_action_spaces(spec: Spec) -> None:
 
     for e, env_spec in enumerate(spec.env):
         agents = sorted({a for a, pe in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom) if pe == e})
-        if not agents or env_spec.name.split(":", 1)[0] in ("unity", "pettingzoo"):
+        if not agents or env_spec.has_own_bodies:
             continue  # their spaces are known once the env starts; the agent build checks them then
-        if ":" not in env_spec.name and env_spec.name not in gym.envs.registry:
+        if env_spec.kind == "gymnasium" and env_spec.name not in gym.envs.registry:
             continue
         venv = make_vector_env(env_spec, 1)
         is_discrete = isinstance(venv.single_action_space, gym.spaces.Discrete)

@@ -83,13 +83,13 @@ class A2C(PolicyGradient):
     def act(self, state: np.ndarray) -> np.ndarray:
         if self.noise is None:
             return super().act(state)
-        features = self.net.features(torch.from_numpy(state))
+        features = self.net.features(self.as_tensor(state))
         mean = self.net.head(features)[..., : self.spaces.action_dim]
         every = self.algo_spec.gsde.sample_freq
         theta = self.noise.theta
         if theta is None or theta.shape[0] != features.shape[0] or (every > 0 and self.env_steps % every == 0):
             self.noise.resample(features.shape[0])
-        return (mean + self.noise.noise(features)).numpy()
+        return (mean + self.noise.noise(features)).cpu().numpy()
 
     def value(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1)
@@ -98,15 +98,16 @@ class A2C(PolicyGradient):
         """(advantages, value targets), both [T, B]."""
         a = self.algo_spec
         with torch.no_grad():
-            next_values = self.value(batch["next_states"]).numpy()
-        rewards, term = batch["rewards"].numpy(), batch["terminated"].numpy()
-        done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0).numpy()
-        v = values.detach().numpy()
+            next_values = self.value(batch["next_states"]).cpu().numpy()
+        # the recursions run in numpy over time: one copy off the device and one back per rollout
+        rewards, term = batch["rewards"].cpu().numpy(), batch["terminated"].cpu().numpy()
+        done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0).cpu().numpy()
+        v = values.detach().cpu().numpy()
         if a.lam is not None:
-            adv = torch.from_numpy(gae(rewards, v, next_values, term, done, self.gamma, a.lam))
+            adv = self.as_tensor(gae(rewards, v, next_values, term, done, self.gamma, a.lam))
             return adv, adv + values.detach()
         n = a.num_step_returns or len(rewards)
-        targets = torch.from_numpy(nstep_returns(rewards, next_values, term, done, self.gamma, n))
+        targets = self.as_tensor(nstep_returns(rewards, next_values, term, done, self.gamma, n))
         return targets - values.detach(), targets
 
     def step(self, loss: torch.Tensor, clip: float | None) -> None:
@@ -116,7 +117,7 @@ class A2C(PolicyGradient):
         gradient_steps(loss, [(self.optims[n], params[n], self.schedulers[n]) for n in names], clip)
 
     def train(self) -> TrainStats:
-        batch = self.memory.sample()
+        batch = self.to_device(self.memory.sample())
         pout, values = self.policy_and_value(batch["states"])
         adv, targets = self.advantages(batch, values)
         if self.algo_spec.normalize_advantage and adv.numel() > 1:

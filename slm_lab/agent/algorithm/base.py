@@ -71,6 +71,7 @@ class Algorithm:
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.noise: Any = None  # gSDE's noise matrices (A2C / PPO), drawn anew after each training
+        self.device = torch.device("cpu")  # where nets, batches and losses live: see `to`
         if spec.net.policy_init_gain is not None and not isinstance(self, PolicyGradient):
             raise ValueError(f"net.policy_init_gain applies to policy-gradient algorithms (REINFORCE, A2C, PPO), "
                              f"not {spec.algorithm.name}")
@@ -92,6 +93,32 @@ class Algorithm:
 
     def progress(self) -> float:
         return min(self.frame / self.max_frame, 1.0)
+
+    # --- device ---------------------------------------------------------------------------
+
+    def to(self, device: torch.device) -> Algorithm:
+        """Move the nets (and with them their optimizers' parameters) to `device`; observations
+        and sampled batches follow them there (`as_tensor`, `to_device`). Envs stay on the CPU."""
+        self.device = torch.device(device)
+        for net in self.nets.values():
+            net.to(self.device)
+        return self
+
+    def compile(self) -> Algorithm:
+        """torch.compile each net in place (state_dict keys unchanged, so checkpoints load either
+        way); the first batch of each shape pays the compile, later runs read the disk cache."""
+        for net in self.nets.values():
+            if any(p.requires_grad for p in net.parameters()):  # target nets only copy weights
+                net.compile()
+        return self
+
+    def as_tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A numpy batch from the envs as a tensor on the agent's device (no copy on the CPU)."""
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A sampled batch moved once per update (a no-op on the CPU); replay storage stays in RAM."""
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -208,14 +235,14 @@ class ValueBased(Algorithm):
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
-        q = self.net(torch.from_numpy(state))
+        q = self.net(self.as_tensor(state))
         if self.algo_spec.action_policy == "boltzmann":
             return boltzmann(q, self.explore.value(self.frame))
         return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        return self.net(torch.from_numpy(state)).argmax(-1).numpy()
+        return self.net(self.as_tensor(state)).argmax(-1).cpu().numpy()
 
     def explore_var(self) -> float:
         return self.explore.value(self.frame)
@@ -243,16 +270,16 @@ class PolicyGradient(Algorithm):
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
-        out = self.policy_out(torch.from_numpy(state))
+        out = self.policy_out(self.as_tensor(state))
         if self.spaces.is_discrete:
-            return categorical_sample(out).numpy()
-        return gaussian_sample(out, self.policy_net().log_std).numpy()
+            return categorical_sample(out).cpu().numpy()
+        return gaussian_sample(out, self.policy_net().log_std).cpu().numpy()
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        out = self.policy_out(torch.from_numpy(state))
+        out = self.policy_out(self.as_tensor(state))
         # gSDE's policy output also holds the state-dependent log-stds after the means
-        return out.argmax(-1).numpy() if self.spaces.is_discrete else out[..., : self.spaces.action_dim].numpy()
+        return (out.argmax(-1) if self.spaces.is_discrete else out[..., : self.spaces.action_dim]).cpu().numpy()
 
     def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """log pi(a|s) and the policy's entropy; `entropy=False` skips the entropy (None) when

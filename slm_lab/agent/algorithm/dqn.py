@@ -45,7 +45,7 @@ class DQN(ValueBased, OffPolicy):
         losses = self.sample_loss_fn(q, target)
         if "weights" in batch:  # prioritized replay (Schaul et al. 2016): IS-weighted loss, new |TD| priorities
             loss = (batch["weights"] * losses).mean()
-            self.memory.update_priorities(batch["idx"].numpy(), (q - target).detach().abs().numpy())
+            self.memory.update_priorities(batch["idx"].cpu().numpy(), (q - target).detach().abs().cpu().numpy())
         else:
             loss = losses.mean()
         gradient_step(loss, self.optims["net"], list(self.net.parameters()), self.net_spec.clip_grad_val, self.schedulers["net"])

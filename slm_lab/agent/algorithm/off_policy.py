@@ -26,7 +26,7 @@ class OffPolicy(Algorithm):
         n = self.algo_spec.training_batch_iter
         sums: TrainStats = {}
         for _ in range(n):
-            for name, value in self.train_step(self.memory.sample()).items():
+            for name, value in self.train_step(self.to_device(self.memory.sample())).items():
                 sums[name] = sums.get(name, torch.zeros(())) + value.detach()
             self.opt_step += 1
         return {name: total / n for name, total in sums.items()}

@@ -56,7 +56,7 @@ class PPO(A2C):
 
     def train(self) -> TrainStats:
         a = self.algo_spec
-        data = self.score_rollout(self.memory.sample())
+        data = self.score_rollout(self.to_device(self.memory.sample()))
         n = data["adv"].shape[0]
         clip_eps = self.clip_eps.value(self.frame)
         beta = self.entropy_coef.value(self.frame)
@@ -67,7 +67,7 @@ class PPO(A2C):
         # the shuffle and the per-step gathers (e.g. the zoo's CartPole: 256 frames, minibatch 256)
         whole = a.minibatch_size >= n
         for _ in range(a.training_epoch):
-            for idx in ((None,) if whole else torch.randperm(n).split(a.minibatch_size)):
+            for idx in ((None,) if whole else torch.randperm(n, device=self.device).split(a.minibatch_size)):
                 mb = data if idx is None else {k: v[idx] for k, v in data.items()}
                 adv = mb["adv"]
                 if a.normalize_advantage and adv.shape[0] > 1:

@@ -29,9 +29,9 @@ class Reinforce(PolicyGradient):
         return self.net(states)
 
     def train(self) -> TrainStats:
-        batch = self.memory.sample()
+        batch = self.to_device(self.memory.sample())
         done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0)
-        returns = torch.from_numpy(discounted_returns(batch["rewards"].numpy(), done.numpy(), self.gamma)).flatten()
+        returns = self.as_tensor(discounted_returns(batch["rewards"].cpu().numpy(), done.cpu().numpy(), self.gamma)).flatten()
         if self.algo_spec.center_return:
             returns = returns - returns.mean()
         states = batch["states"].flatten(0, 1)

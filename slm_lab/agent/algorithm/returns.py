@@ -8,7 +8,12 @@ bootstraps from V(s'_t) (Pardo et al. 2018, "Time Limits in Reinforcement Learni
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def discounted_returns(rewards: np.ndarray, done: np.ndarray, gamma: float) -> np.ndarray:
@@ -63,7 +68,7 @@ def gae(
     return adv
 
 
-def explained_variance(values: "torch.Tensor", targets: "torch.Tensor") -> "torch.Tensor":
+def explained_variance(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """1 - Var(targets - values) / Var(targets): 1 when the critic predicts its targets exactly, 0 when
     it does no better than their mean, negative when worse (NaN for constant targets)."""
     return 1.0 - (targets - values).var() / targets.var()

@@ -91,8 +91,8 @@ class SAC(OffPolicy):
             default_target = -float(n_act)
             low, high = spaces.action_low, spaces.action_high
             bounded = np.isfinite(low) & np.isfinite(high)  # an unbounded dim keeps tanh's [-1, 1]
-            self.action_center = torch.from_numpy(np.where(bounded, (high + low) / 2, 0.0).astype(np.float32))
-            self.action_scale = torch.from_numpy(np.where(bounded, (high - low) / 2, 1.0).astype(np.float32))
+            self.action_center = np.where(bounded, (high + low) / 2, 0.0).astype(np.float32)
+            self.action_scale = np.where(bounded, (high - low) / 2, 1.0).astype(np.float32)
         self.target_critics = copy.deepcopy(self.critics).requires_grad_(False)
         self.log_alpha = LogAlpha(a.init_alpha)
         self.target_entropy = a.target_entropy if a.target_entropy is not None else default_target
@@ -112,30 +112,30 @@ class SAC(OffPolicy):
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def to_env_units(self, unit_action: torch.Tensor) -> np.ndarray:
-        return (self.action_center + self.action_scale * unit_action).numpy()
+        return self.action_center + self.action_scale * unit_action.cpu().numpy()
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
         if self.frame < self.algo_spec.training_start_step:
             return self.random_action(len(state))
-        states = torch.from_numpy(state)
+        states = self.as_tensor(state)
         if self.discrete:
-            return categorical_sample(self.policy(states)).numpy()
+            return categorical_sample(self.policy(states)).cpu().numpy()
         unit_action, _ = tanh_gaussian_sample(*self.policy_out(states))
         return self.to_env_units(unit_action)
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        states = torch.from_numpy(state)
+        states = self.as_tensor(state)
         if self.discrete:
-            return self.policy(states).argmax(-1).numpy()
+            return self.policy(states).argmax(-1).cpu().numpy()
         return self.to_env_units(torch.tanh(self.policy_out(states)[0]))
 
     def random_action(self, n: int) -> np.ndarray:
         if self.discrete:
             return self.rng.integers(0, self.spaces.action_dim, n)
         unit = self.rng.uniform(-1.0, 1.0, (n, self.spaces.action_dim)).astype(np.float32)
-        return self.to_env_units(torch.from_numpy(unit))
+        return self.action_center + self.action_scale * unit
 
     def explore_var(self) -> float:
         return float(self.log_alpha.alpha().item())  # logging only
@@ -163,7 +163,8 @@ class SAC(OffPolicy):
             index = batch["actions"].long().view(1, -1, 1).expand(2, -1, 1)
             q = self.q_values(self.critics, states).gather(-1, index).squeeze(-1)
         else:
-            q = self.q_values(self.critics, states, (batch["actions"] - self.action_center) / self.action_scale)
+            center, scale = (torch.as_tensor(x, device=self.device) for x in (self.action_center, self.action_scale))
+            q = self.q_values(self.critics, states, (batch["actions"] - center) / scale)
         return self.loss_fn(q, y.expand_as(q))  # the mean of the two critics' losses
 
     def policy_loss(self, states: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,8 +38,8 @@ class SARSA(ValueBased):
         if self.algo_spec.action_policy == "boltzmann":
             probs = F.softmax(q / max(var, 1e-8), dim=-1)
             return torch.multinomial(probs.reshape(-1, q.shape[-1]), 1).reshape(q.shape[:-1])
-        random = torch.randint(0, q.shape[-1], q.shape[:-1])
-        return torch.where(torch.rand(q.shape[:-1]) < var, random, q.argmax(-1))
+        random = torch.randint(0, q.shape[-1], q.shape[:-1], device=q.device)
+        return torch.where(torch.rand(q.shape[:-1], device=q.device) < var, random, q.argmax(-1))
 
     def next_actions(self, actions: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor) -> torch.Tensor:
         """a'_t: the next stored action within an episode, else a fresh draw at s'_t. All [T, B]."""
@@ -50,7 +50,7 @@ class SARSA(ValueBased):
         return torch.where(taken_next & (done == 0), shifted, sampled)
 
     def train(self) -> TrainStats:
-        batch = self.memory.sample()
+        batch = self.to_device(self.memory.sample())
         actions = batch["actions"].long()
         done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0)
         with torch.no_grad():

@@ -55,13 +55,13 @@ class ConvNet(nn.Module):
                     nn.init.orthogonal_(m.weight, gain)
                     nn.init.zeros_(m.bias)
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
+        self.bf16 = spec.bf16
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-3]
         x = x.reshape(math.prod(lead), *self.in_shape)
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        out = self.head(self.fc(self.conv(x)))
-        return out.reshape(*lead, out.shape[-1])
-
-    def split(self, out: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(out, self.out_dims, dim=-1))
+        # bf16 autocast: matmuls and convs in bfloat16 (tensor cores); losses see float32 outputs
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.head(self.fc(self.conv(x)))
+        return out.float().reshape(*lead, out.shape[-1])
