@@ -91,14 +91,12 @@ class PettingZooAECEnv:
 
     def random_actions(self, rng: np.random.Generator) -> np.ndarray:
         """A uniformly random legal move for the player to move (random baselines)."""
-        from slm_lab.agent.masks import uniform_legal  # numpy only
-
         actions = np.zeros(self.num_bodies, dtype=np.int64)
         b = int(np.flatnonzero(self.active)[0])
         sp = self.agent_spaces[self.agent_ids[b]]
         obs = self._observe(self.agent_ids[b])
         legal = obs[-sp.action_dim:] > 0.5 if sp.action_mask else np.ones(sp.action_dim, dtype=bool)
-        actions[b] = uniform_legal(legal[None], rng)[0]
+        actions[b] = rng.choice(np.flatnonzero(legal)) if legal.any() else rng.integers(sp.action_dim)
         return actions
 
     # --- the GymEnv interface ---------------------------------------------------------------
