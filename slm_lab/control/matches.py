@@ -18,7 +18,7 @@ from slm_lab.control.recorder import evaluate_env
 
 def load_weights(agent: Any, path: Path) -> None:
     """An agent's nets from a checkpoint, and its frame: schedules (epsilon) continue where training stopped."""
-    from slm_lab.control.session import load_checkpoint
+    from slm_lab.control.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     agent.load_state_dict(state, weights_only=True)
@@ -54,7 +54,8 @@ def session_matches(spec: Any, session_dir: Path, games: int = 200, seed: int = 
     """Load each learning agent's latest checkpoint of a session, play `games` games of env 0
     between the spec's agents, and give each agent's outcome rates over its bodies."""
     from slm_lab.aeb import AgentSpace, EnvSpace
-    from slm_lab.control.session import agent_checkpoint_path, load_checkpoint
+    from slm_lab.control.checkpoint import load_checkpoint
+    from slm_lab.lib.layout import SessionLayout
     from slm_lab.env import make_env
 
     env_space = EnvSpace(spec, seed)
@@ -63,9 +64,9 @@ def session_matches(spec: Any, session_dir: Path, games: int = 200, seed: int = 
     for a, agent in enumerate(agent_space.agents):
         if agent.nets or hasattr(agent, "pool"):  # a Random player has nothing to load
             if hasattr(agent, "pool"):
-                agent.load_state_dict(load_checkpoint(agent_checkpoint_path(Path(session_dir) / "model", a, "latest")))
+                agent.load_state_dict(load_checkpoint(SessionLayout(Path(session_dir)).agent_model(a, "latest")))
             else:
-                load_weights(agent, agent_checkpoint_path(Path(session_dir) / "model", a, "latest"))
+                load_weights(agent, SessionLayout(Path(session_dir)).agent_model(a, "latest"))
     owners = [(a, agent_space.assignment[(a, 0)]) for a in range(len(agent_space.agents)) if (a, 0) in agent_space.assignment]
     env = make_env(spec.env[0], seed)
     try:
@@ -82,22 +83,22 @@ def fixed_opponent_matches(spec: Any, session_dir: Path, games: int = 200, seed:
     snapshot and its latest one. The learner's outcome rates per opponent."""
     from slm_lab.agent import make_agent
     from slm_lab.aeb import AgentSpace, EnvSpace
-    from slm_lab.control.session import agent_checkpoint_path, load_checkpoint
+    from slm_lab.control.checkpoint import load_checkpoint
+    from slm_lab.lib.layout import SessionLayout
     from slm_lab.env import make_env
     from slm_lab.spec.schema import AgentSpec
 
     env_space = EnvSpace(spec, seed)
     agent_space = AgentSpace(spec, env_space, seed)
     env_space.close()
-    model = Path(session_dir) / "model"
     out: dict[str, dict[str, float]] = {}
     for a, player in enumerate(agent_space.agents):
         if not hasattr(player, "pool"):
             continue
         learner_index = player.algo_spec.of
         learner = agent_space.agents[learner_index]
-        load_weights(learner, agent_checkpoint_path(model, learner_index, "latest"))
-        player.load_state_dict(load_checkpoint(agent_checkpoint_path(model, a, "latest")))
+        load_weights(learner, SessionLayout(Path(session_dir)).agent_model(learner_index, "latest"))
+        player.load_state_dict(load_checkpoint(SessionLayout(Path(session_dir)).agent_model(a, "latest")))
         mine, theirs = agent_space.assignment[(learner_index, 0)], agent_space.assignment[(a, 0)]
         rand = make_agent(AgentSpec.model_validate({"algorithm": {"name": "Random"}, "memory": {"name": "OnPolicyReplay"}}),
                           player.spaces, 1, seed)
