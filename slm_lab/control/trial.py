@@ -21,7 +21,7 @@ from typing import Any
 
 from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
-from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.control.session import pair_labels, pair_spec, team_label, team_spec, ProgressFn, Session, SessionDiverged, run_session
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
@@ -111,6 +111,10 @@ class Trial:
 
         for env_spec in self.spec.env:  # measured once here, not once per parallel session
             random_baseline(env_spec)
+        from slm_lab.spec.aeb_check import pair_bodies
+
+        for a, e in pair_labels(self.spec):  # and each agent's own bodies of a multi-agent env
+            random_baseline(self.spec.env[e], bodies=pair_bodies(self.spec, a, e))
         with TrialProgress(self.spec, self.show_progress) as bar:
             progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
             if n == 1 and todo:
@@ -127,7 +131,14 @@ class Trial:
                                                 [SessionLayout(d).pair(a, e).dir for d in dirs], self.failed)
                      for a, e in labels}
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
-            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, "failed": self.failed})
+            from slm_lab.spec.aeb_check import team_envs
+
+            teams = {team_label(t, e): trial_end(self.dir / team_label(t, e), team_spec(self.spec, t, e, members),
+                                                 [d / team_label(t, e) for d in dirs], self.failed)
+                     for t, e, members in team_envs(self.spec)}
+            if teams:
+                metrics["teams"] = teams
+            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, **({"teams": teams} if teams else {}), "failed": self.failed})
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
         # what failed, in one line each: the caller's exit status says so (0 only when all finished)
         metrics["failed_sessions"] = {s: msg.splitlines()[0] for s, msg in sorted(self.failed.items())}

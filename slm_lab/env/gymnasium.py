@@ -97,8 +97,11 @@ class GymEnv:
         obs_dim = shape[0] if len(shape) == 1 else shape
         # images stay uint8 until the net (4x less memory in replay); vectors become float32
         self.obs_dtype = np.uint8 if obs_space.dtype == np.uint8 and len(shape) == 3 else np.float32
+        masked = bool(self.venv.metadata.get("action_mask"))  # env/action_mask.py appended the legal actions
+        if masked and spec.normalize_obs:
+            raise SpecError(f"env '{spec.name}': normalize_obs would rescale the action mask carried in the observation")
         if isinstance(act_space, gym.spaces.Discrete):
-            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies)
+            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies, action_mask=masked)
         elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
             self.spaces = BodySpaces(
                 obs_dim, int(act_space.shape[0]), False, self.num_bodies,

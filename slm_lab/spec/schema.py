@@ -354,10 +354,34 @@ class SACSpec(_AlgorithmBase):
     target_entropy: float | None = None
 
 
+class RandomSpec(_AlgorithmBase):
+    """A uniformly random player that never learns (within the action mask where the env gives
+    one): the fixed opponent of multi-agent benchmarks."""
+
+    name: Literal["Random"] = "Random"
+
+
+class SnapshotSpec(_AlgorithmBase):
+    """Self-play: plays with frozen snapshots of agent `of` (itself never learns). Every
+    `snapshot_frequency` of that agent's frames a snapshot joins the pool (the last `last_k`
+    are kept); at each game's start the opponent is drawn by `pool`: the `latest` snapshot,
+    `uniform` over the pool, or `prioritized` towards snapshots the learner beats least,
+    weight (1 - win rate)^`priority_power` (the prioritized fictitious self-play of Vinyals
+    et al. 2019, AlphaStar)."""
+
+    name: Literal["Snapshot"] = "Snapshot"
+    of: NonNegativeInt = 0
+    pool: Literal["latest", "uniform", "prioritized"] = "uniform"
+    last_k: PositiveInt = 5
+    snapshot_frequency: PositiveInt = 5000
+    priority_power: PositiveFloat = 2.0
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, RandomSpec, SnapshotSpec],
+    Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -374,11 +398,15 @@ ALGORITHM_MEMORIES = {
     "PPO": ON_POLICY_MEMORIES,
     "RecurrentPPO": ("OnPolicyBatchReplay",),  # fixed [T, B] rollouts, cut into sequences
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
+    "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
+    "Snapshot": MEMORY_NAMES,
 }
 
 
 class AgentSpec(Strict):
     name: str = "agent"
+    # agents of one multi-agent env that share a team name also get the team's tables and graphs
+    team: str | None = Field(default=None, min_length=1)
     algorithm: AlgorithmSpec
     memory: MemorySpec
     net: NetSpec = Field(default_factory=MLPNetSpec)
@@ -431,6 +459,9 @@ class EnvSpec(Strict):
     # where the env has one and needs no per-sub-env wrapper, else "sync"
     # "ale": ale-py's native C++ vector env with its own Atari preprocessing (ALE/ ids; env/ale_vector.py)
     vectorization: Literal["auto", "sync", "async", "batched", "ale"] = "auto"
+    # legal-action masks appended to the observation (env/action_mask.py): "auto" finds a Dict
+    # observation's action_mask entry, "info" reads info["action_mask"], "none" ignores both
+    action_mask: Literal["auto", "info", "none"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
