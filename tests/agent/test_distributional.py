@@ -9,7 +9,7 @@ import torch
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm.distributional import Categorical, categorical_projection, quantile_huber_loss
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec, CategoricalSpec
 
 SUPPORT = torch.linspace(0.0, 4.0, 5)  # atoms 0, 1, 2, 3, 4: delta_z = 1

@@ -10,7 +10,7 @@ import torch
 from slm_lab.agent import make_agent
 from slm_lab.agent.net.mlp import DuelingHead
 from slm_lab.agent.net.noisy import NoisyLinear
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 

@@ -9,7 +9,7 @@ import torch
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.memory.nstep import NStepAccumulator
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 GAMMA = 0.5

@@ -16,7 +16,7 @@ from slm_lab.agent.memory.nstep import NStepAccumulator
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import LOSSES, gradient_step
 from slm_lab.agent.net.noisy import has_noise, resample_noise
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
