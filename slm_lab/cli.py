@@ -100,10 +100,43 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
         typer.echo(f"report:  {pair_report}")
 
 
+EXIT_FAILED = 1  # some session (trial) failed
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report a SIGINT death
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a scheduler's stop) does what Ctrl-C does: stop, keep the checkpoint, say how to resume."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _interrupted(spec_file: str, name: str, kind: str, run_dir: Optional[Path]) -> NoReturn:
+    target = run_dir if run_dir is not None else "latest"
+    resume_mode = "search" if kind in ("search", "benchmark") else "train"
+    hint = (f"resume with: slm-lab run {spec_file} {name} {resume_mode}@{target}" if kind != "benchmark"
+            else "run the benchmark again to redo it")
+    typer.echo(f"interrupted: {hint}", err=True)
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _single_spec_name(spec_file: str) -> str:
+    """The name when SPEC_NAME is left out: the file must hold exactly one spec (a run's spec.json does)."""
+    names = _spec_names(spec_file)
+    if len(names) != 1:
+        fail(f"{spec_file} holds {len(names)} specs ({', '.join(names)[:200]}); give SPEC_NAME")
+    return names[0]
+
+
 @app.command()
 def run(
     spec_file: Optional[str] = typer.Argument(None, help="JSON spec file (path, or relative to slm_lab/spec/)."),
-    spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file."),
+    spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file (optional when it holds one spec, as a run's spec.json does)."),
     mode: str = typer.Argument("train", help="dev | train | train@<run dir | latest> (resume) | enjoy@<session dir> | search | search@<experiment dir | latest> (resume) | benchmark"),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a spec value: -s meta.max_session=1"),
     var: list[str] = typer.Option([], "--var", help="Value for a ${name} placeholder: --var env=CartPole-v1"),
@@ -113,45 +146,88 @@ def run(
     record: bool = typer.Option(False, "--record", help="enjoy: also save a video of one greedy episode in <session dir>/video/."),
     record_to: Optional[Path] = typer.Option(None, "--record-to", help="enjoy: the video file to write, .mp4 or .gif (implies --record)."),
 ) -> None:
-    """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json."""
+    """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json.
+
+    Exit status: 0 every session finished; 1 some failed (listed); 2 bad input; 130 interrupted."""
     from slm_lab.spec.errors import SpecError
 
+    _stop_on_sigterm()
     try:
         variables = _parse_vars(var)
         if spec_file is None:
             from slm_lab.control.jobs import read_jobs
 
             jobs = read_jobs(jobs_file)
-        elif spec_name is None:
-            fail("give both SPEC_FILE and SPEC_NAME (or neither, to run config/experiments.json)")
         else:
-            jobs = [(spec_file, spec_name, mode)]
+            if spec_name is not None and _looks_like_mode(spec_name) and mode == "train" and spec_name not in _spec_names(spec_file):
+                spec_name, mode = None, spec_name  # `run data/<run>/spec.json dev`: the name left out
+            jobs = [(spec_file, spec_name or _single_spec_name(spec_file), mode)]
         from slm_lab.control.run import prepare
 
-        prepared = [(prepare(f, n, m, set_, variables), n, m) for f, n, m in jobs]  # validate all first
+        prepared = [(prepare(f, n, m, set_, variables), f, n, m) for f, n, m in jobs]  # validate all first
         if record or record_to is not None:
             from slm_lab.control.record import check_video_path
 
-            if any(parsed.kind != "enjoy" for (_, parsed), _, _ in prepared):
+            if any(parsed.kind != "enjoy" for (_, parsed), _, _, _ in prepared):
                 fail("--record works with mode enjoy@<session dir> only")
             if record_to is not None:
                 check_video_path(record_to)
     except SpecError as e:
         fail(str(e))
-    from slm_lab.control.run import run as run_job
+    except KeyboardInterrupt:
+        typer.echo("interrupted before anything ran", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    failed: list[str] = []
+    for (spec, parsed), file_text, name, mode_text in prepared:
+        failed += _run_one(spec, parsed, file_text, name, mode_text, ray_address, record, record_to)
+    if failed:
+        for line in failed:
+            typer.echo(f"failed:  {line}", err=True)
+        raise typer.Exit(EXIT_FAILED)
 
-    for (spec, parsed), name, mode_text in prepared:
-        try:
-            result = run_job(spec, parsed, ray_address=ray_address)
-            if parsed.kind == "enjoy" and (record or record_to is not None):
-                from slm_lab.control.record import record_model
-                from slm_lab.control.run import find_model
 
-                video, _ = record_model(spec, find_model(parsed.target or ""), record_to)
-                result["video"] = str(video)
-        except SpecError as e:
-            fail(str(e))
-        _print_result(name, mode_text, result)
+def _spec_names(spec_file: str) -> list[str]:
+    from slm_lab.spec.loader import read_spec_file
+
+    return list(read_spec_file(spec_file))
+
+
+def _looks_like_mode(text: str) -> bool:
+    return text.partition("@")[0] in ("dev", "train", "enjoy", "search", "benchmark")
+
+
+def _run_one(spec: Any, parsed: Any, spec_file: str, name: str, mode_text: str, ray_address: Optional[str],
+             record: bool, record_to: Optional[Path]) -> list[str]:
+    """Run one prepared job and print its result; the one-line causes of what failed in it."""
+    from slm_lab.control.run import RunInterrupted, failures, run as run_job
+    from slm_lab.spec.errors import RunFailed, SpecError
+
+    try:
+        result = run_job(spec, parsed, ray_address=ray_address)
+        if parsed.kind == "enjoy" and (record or record_to is not None):
+            from slm_lab.control.record import record_model
+            from slm_lab.control.run import find_model
+
+            video, _ = record_model(spec, find_model(parsed.target or ""), record_to)
+            result["video"] = str(video)
+    except SpecError as e:
+        fail(str(e))
+    except RunFailed as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    except RunInterrupted as e:
+        _interrupted(spec_file, name, parsed.kind, e.run_dir)
+    except KeyboardInterrupt:
+        _interrupted(spec_file, name, parsed.kind, None)
+    except OSError as e:  # the data dir went away, filled up or turned read-only while writing
+        from slm_lab.control.run import data_dir_problem
+
+        typer.echo(f"error: {data_dir_problem(e)}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    _print_result(name, mode_text, result)
+    if result.get("interrupted"):
+        _interrupted(spec_file, name, parsed.kind, Path(result["run_dir"]))
+    return failures(result)
 
 
 @app.command()

@@ -154,6 +154,10 @@ def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
     if value is None:
         logger.info("measuring the random-policy baseline of %s over %d episodes", name, episodes)
         entry = measure_random_baseline(name, kwargs, max_t, episodes)
+        value = entry["return"]
+        if not math.isfinite(value):  # no finished episode, or NaN rewards: nothing worth keeping
+            logger.warning("%s: the random baseline is not a finite number (%s); not cached", name, value)
+            return value
         # re-read just before writing: another session may have added entries meanwhile
         table = _read_table(cache_file)
         table[key] = entry
@@ -161,7 +165,6 @@ def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
             io.write_json(cache_file, table)
         except OSError as e:
             logger.warning("could not cache the random baseline in %s: %s", cache_file, e)
-        value = entry["return"]
     _memo[key] = value
     return value
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from slm_lab.lib import io
 from slm_lab.lib.logger import get_logger, setup_logging
-from slm_lab.spec.errors import SpecError
+from slm_lab.spec.errors import RunFailed, SpecError
 from slm_lab.spec.loader import check_env_names, load_spec
 from slm_lab.spec.schema import Spec
 
@@ -140,15 +140,96 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
         trial_dir = Path(mode.target)
         setup_logging(level, trial_dir / "log.txt")  # appends: the log tells both attempts
         logger.info(f"resuming {spec.name} in {trial_dir}")
-        metrics = resume_trial(trial_dir, spec, show_progress)
+        try:
+            metrics = resume_trial(trial_dir, spec, show_progress)
+        except KeyboardInterrupt:
+            raise RunInterrupted(trial_dir) from None
         metrics["run_dir"] = str(trial_dir)
+        metrics["failed"] = recorded_failures(trial_dir)
         return metrics
-    trial_dir = io.new_run_dir(spec.name)
+    trial_dir = start_run_dir(spec.name)
     setup_logging(level, trial_dir / "log.txt")
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
-    metrics = Trial(spec, trial_dir, 0, show_progress).run()
+    try:
+        metrics = Trial(spec, trial_dir, 0, show_progress).run()
+    except KeyboardInterrupt:
+        raise RunInterrupted(trial_dir) from None
+    except (RunFailed, OSError) as e:  # before any session ran: no half-made run folder is kept
+        started = any(trial_dir.glob("session_*"))
+        discard_if_unused(trial_dir)
+        if isinstance(e, OSError):
+            raise (RunFailed if started else SpecError)(data_dir_problem(e)) from None
+        raise
     metrics["run_dir"] = str(trial_dir)
+    metrics["failed"] = recorded_failures(trial_dir)
     return metrics
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped a trial; `run_dir` holds its last checkpoint (resume with train@)."""
+
+    def __init__(self, run_dir: Path | None = None) -> None:
+        super().__init__(f"interrupted: {run_dir}")
+        self.run_dir = run_dir
+
+
+def start_run_dir(name: str) -> Path:
+    """A new run folder inside the data dir, or a one-line SpecError when the data dir cannot
+    take it (read-only, full disk, not a folder): nothing is left behind."""
+    try:
+        path = io.new_run_dir(name)
+        probe = path / ".write_check"
+        try:  # a folder can be made on a full disk; a file with content cannot
+            io.write_text(probe, "x" * 4096)
+            probe.unlink()
+        except OSError:
+            path.rmdir() if path.is_dir() and not any(path.iterdir()) else None
+            raise
+        return path
+    except io.OutsideDataDir as e:
+        raise SpecError(str(e)) from None
+    except OSError as e:
+        raise SpecError(data_dir_problem(e)) from None
+
+
+def discard_if_unused(run_dir: Path) -> None:
+    """Remove a run folder no session has written to (it holds at most the lock, log and spec)."""
+    import shutil
+
+    if run_dir.is_dir() and not any(run_dir.glob("session_*")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def data_dir_problem(e: OSError) -> str:
+    """One line naming what is wrong with the data dir and the fix."""
+    import errno
+
+    root = io.data_root()
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return f"data dir {root}: no space left on its disk (free some space, or set $SLM_LAB_DATA_DIR to another disk)"
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"data dir {root}: cannot write there ({e.strerror}); make it writable or set $SLM_LAB_DATA_DIR"
+    return f"data dir {root}: cannot write there ({e.strerror or e}); check it or set $SLM_LAB_DATA_DIR"
+
+
+def recorded_failures(trial_dir: Path) -> dict[str, str]:
+    """The failed sessions of a trial (index -> one-line cause) as its trial_metrics.json records them."""
+    try:
+        data = io.read_json(trial_dir / "trial_metrics.json")
+    except (OSError, ValueError):
+        return {}
+    failed = data.get("failed") if isinstance(data, dict) else None
+    return {str(k): str(v).splitlines()[0] if v else "failed" for k, v in (failed or {}).items()}
+
+
+def failures(result: dict[str, Any]) -> list[str]:
+    """One line per failed session (a trial) or failed trial (a search or benchmark)."""
+    if result.get("kind") in ("search", "benchmark"):
+        return [f"trial {r['trial']}: {r.get('error') or 'failed'}" if r["status"] == "error"
+                else f"trial {r['trial']}: {r['num_failed_sessions']} session(s) failed"
+                for r in result.get("rows", [])
+                if r["status"] == "error" or (r.get("num_failed_sessions") or 0) > 0]
+    return [f"session {s}: {cause}" for s, cause in sorted(result.get("failed", {}).items())]
 
 
 def enjoy(spec: Spec, model_path: Path, episodes: int | None = None) -> float:

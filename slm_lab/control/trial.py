@@ -24,6 +24,7 @@ from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session,
 from slm_lab.lib import io, pids
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.seeding import derive_seed
+from slm_lab.spec.errors import RunFailed
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -91,7 +92,12 @@ class Trial:
         from slm_lab.analysis import random_baseline
 
         for env_spec in self.spec.env:  # measured once here, not once per parallel session
-            random_baseline(env_spec)
+            try:
+                random_baseline(env_spec)
+            except Exception as e:  # the env is broken: no session could run it either
+                cause = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+                raise RunFailed(f"env {env_spec.name} failed while its random baseline was measured ({cause}); "
+                                "fix the env (it must reset and step under random actions)") from None
         with TrialProgress(self.spec, self.show_progress) as bar:
             progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
             if n == 1 and todo:

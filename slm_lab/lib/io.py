@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -25,16 +26,37 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y_%m_%d_%H%M%S")
 
 
+class OutsideDataDir(ValueError):
+    """A path the lab was about to write lies outside its data dir (a crafted name or target)."""
+
+
+def inside_data_dir(path: str | Path, root: Path | None = None) -> Path:
+    """`path` resolved, after checking it stays inside the data dir (symlinks and `..` followed):
+    every run folder and file the lab creates goes through here."""
+    root = (root or data_root()).resolve()
+    resolved = Path(path).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise OutsideDataDir(f"'{path}' is outside the data dir {root}; the lab writes only there")
+    return resolved
+
+
 def new_run_dir(spec_name: str, root: Path | None = None) -> Path:
-    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed if two runs start in one second."""
+    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed `_1`, `_2`, ... if that name is taken.
+
+    The folder is made with an exclusive mkdir, so two processes starting in the same second
+    each get their own (a lost race moves on to the next suffix instead of failing)."""
     root = root or data_root()
-    base = root / f"{spec_name}_{timestamp()}"
-    path, n = base, 1
-    while path.exists():
-        path = base.with_name(f"{base.name}_{n}")
-        n += 1
-    path.mkdir(parents=True)
-    return path
+    root.mkdir(parents=True, exist_ok=True)
+    base = f"{spec_name}_{timestamp()}"
+    for n in range(10_000):
+        path = root / (base if n == 0 else f"{base}_{n}")
+        inside_data_dir(path, root)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run folder name for {base} in {root}")
 
 
 def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = False) -> None:
@@ -67,8 +89,30 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` with every NaN / Infinity replaced by None, so strict parsers read what the lab
+    writes (null means "no finite value": see docs/OPERATIONS.md). numpy values become plain."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return strict_json(obj.tolist())
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return strict_json(obj.item())
+    return obj
+
+
+def dumps_json(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text (no bare NaN / Infinity)."""
+    return json.dumps(strict_json(obj), indent=indent, default=_json_default, allow_nan=False)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write(path, lambda f: json.dump(obj, f, indent=2, default=_json_default))
+    text = dumps_json(obj)  # built before the temp file exists: a bad object leaves nothing behind
+    atomic_write(path, lambda f: f.write(text))
 
 
 def write_csv(path: str | Path, df: Any) -> None:

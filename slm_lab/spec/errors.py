@@ -23,12 +23,18 @@ class SpecError(ValueError):
     """A bad spec or bad input: its message is the single line shown to the user."""
 
 
+class RunFailed(RuntimeError):
+    """A fault met while running (not bad input): its message is the one line shown, exit status 1."""
+
+
 def read_json_input(path: Path) -> Any:
     """A JSON file the user gave (spec, jobs, settings): its content, or a one-line SpecError."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:  # e.g. 200k nested brackets: no spec or settings file is that deep
+        raise SpecError(f"{path}: JSON nested too deeply to be a spec (flatten it)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read: {e}") from None
 
