@@ -152,6 +152,10 @@ def run(
     from slm_lab.spec.errors import SpecError
 
     _stop_on_sigterm()
+    import warnings
+
+    # torch warns about a plain pickle's protocol before the weights-only load refuses it: the refusal is the one line
+    warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
     try:
         variables = _parse_vars(var)
         if spec_file is None:

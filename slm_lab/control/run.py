@@ -66,7 +66,10 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
     if mode.kind == "benchmark":
         from slm_lab.control.benchmark import prepare_benchmark
 
-        return prepare_benchmark(spec_file, spec_name, overrides, variables), mode
+        specs = prepare_benchmark(spec_file, spec_name, overrides, variables)
+        for trial_spec in specs:
+            check_fits_memory(trial_spec)
+        return specs, mode
     if mode.kind == "train" and mode.target is not None:
         spec, run_dir = prepare_resume(spec_file, spec_name, mode.target or "", overrides, variables)
         return spec, Mode("train", str(run_dir))  # `latest` resolved once, here
@@ -81,20 +84,56 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
 
     check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
     if mode.kind == "enjoy":
-        check_model(find_model(mode.target or ""))
+        check_model(find_model(mode.target or ""), spec)
+    else:
+        check_fits_memory(spec)
     if mode.kind == "search" and not spec.search:
         raise SpecError(f"{spec_name}: search mode needs a search block, like "
                         "\"search\": {\"agent.0.algorithm.gamma__uniform\": [0.9, 0.999]} (docs/SEARCH.md)")
     return spec, mode
 
 
-def check_model(path: Path) -> None:
-    """Load the checkpoint now (weights only) so a bad or unsafe file is refused before anything runs."""
+def check_fits_memory(spec: Spec) -> None:
+    """Refuse, in one line, a spec whose replay memory and nets cannot fit this machine."""
+    from slm_lab.lib.footprint import fits_problem
+
+    problem = fits_problem(spec)
+    if problem:
+        raise SpecError(problem)
+
+
+def check_model(path: Path, spec: Spec | None = None) -> None:
+    """Load the checkpoint now (weights only) so a bad or unsafe file is refused before anything
+    runs; with `spec`, every net weight must be there with the shape the spec builds."""
     from slm_lab.control.session import load_checkpoint
 
     state = load_checkpoint(path)
-    if not isinstance(state, dict) or "nets" not in state:
-        raise SpecError(f"enjoy: {path} is not a model checkpoint of this lab")
+    if not isinstance(state, dict) or not isinstance(state.get("nets"), dict):
+        raise SpecError(f"enjoy: {path} is not a model checkpoint of this lab (no 'nets' in it)")
+    if spec is not None:
+        check_nets_fit(path, state["nets"], spec)
+
+
+def check_nets_fit(path: Path, nets: dict[str, Any], spec: Spec) -> None:
+    """Every weight the spec's agent 0 builds is in `nets`, with the same shape."""
+    from slm_lab.aeb import AgentSpace, EnvSpace
+
+    env_space = EnvSpace(spec, 0)
+    try:
+        agent = AgentSpace(spec, env_space, 0).agents[0]
+        expected = {k: {p: tuple(t.shape) for p, t in net.state_dict().items()} for k, net in agent.nets.items()}
+    finally:
+        env_space.close()
+    fix = f"(a checkpoint of another spec? enjoy it with the spec it was trained with)"
+    for name, shapes in expected.items():
+        saved = nets.get(name)
+        if not isinstance(saved, dict):
+            raise SpecError(f"enjoy: {path} has no weights for net '{name}' of {spec.name} {fix}")
+        for key, shape in shapes.items():
+            tensor = saved.get(key)
+            got = tuple(tensor.shape) if hasattr(tensor, "shape") else None
+            if got != shape:
+                raise SpecError(f"enjoy: {path}: {name}.{key} is {got or 'missing'}, {spec.name} builds {shape} {fix}")
 
 
 def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[str] | None,
@@ -106,6 +145,7 @@ def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[
     run_dir = resolve_run_dir(target, spec_name)
     spec = load_saved_spec(run_dir, spec_name, overrides)
     check_env_names(spec)
+    check_fits_memory(spec)
     check_resumable(run_dir, spec)
     return spec, run_dir
 
