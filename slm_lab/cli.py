@@ -330,15 +330,32 @@ def clear(unity: bool = typer.Option(False, "--unity", help="Also remove the dow
 
 
 @app.command()
-def kill() -> None:
-    """Stop the lab's running processes (runs, sessions, Ray and Unity it started), found by their pid files."""
-    from slm_lab.control.ops import kill as kill_lab
+def kill(
+    run_dirs: list[Path] = typer.Argument(None, help="Run or experiment folders whose processes to stop (default: every run of this data dir)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before stopping."),
+    everything: bool = typer.Option(False, "--all", help="Every lab process of this user (other data dirs and checkouts too)."),
+) -> None:
+    """Stop the lab's running processes (runs, search drivers, sessions, Ray and Unity they started), found by their pid files."""
+    from slm_lab.control.ops import kill as kill_lab, kill_targets
 
-    stopped = kill_lab()
+    for d in run_dirs or []:
+        if not d.is_dir():
+            fail(f"kill: '{d}' is not a run folder")
+    targets = kill_targets(list(run_dirs or []), everything)
+    if not targets:
+        typer.echo("no lab processes running")
+        return
+    for p in targets:
+        typer.echo(f"will stop {p.kind} {p.pid}: {(p.run_dir or p.cmd)[:100]}")
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("kill asks before stopping anything; run it with --yes where no one can answer")
+        if not typer.confirm(f"stop these {len(targets)} process(es)?", default=False):
+            typer.echo("nothing stopped")
+            return
+    stopped = kill_lab(targets)
     for p in stopped:
         typer.echo(f"stopped {p.kind} {p.pid}: {p.cmd[:100]}")
-    if not stopped:
-        typer.echo("no lab processes running")
 
 
 @app.command()

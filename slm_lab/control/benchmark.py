@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from slm_lab.lib import io
+from slm_lab.lib import io, pids
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import check_env_names, load_spec, read_spec_file, spec_param_variants
@@ -70,14 +70,17 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     level = logging.getLogger("slm_lab").getEffectiveLevel()
     plan = Plan(str(exp_dir.resolve()), name, [], {}, {}, trials=trials, env=env, log_level=level)
     logger.info(f"benchmark {name}: {len(specs)} trial(s) over {', '.join(sorted(trials[0]['values']))}")
-    rows = sorted(run_on_ray(specs[0], plan, address, early_stopping=False), key=lambda r: r["trial"])
+    with pids.registered("experiment", exp_dir):  # `slm-lab kill` finds the driver
+        rows = sorted(run_on_ray(specs[0], plan, address, early_stopping=False), key=lambda r: r["trial"])
     for row in rows:
         row["env"] = specs[row["trial"]].env[0].name
     text = benchmark_markdown(name, specs, rows, load_references())
     io.write_text(exp_dir / "benchmark.md", text)
     logger.info(f"benchmark {name} done: {exp_dir / 'benchmark.md'}")
     return {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
-            "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+            "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md"),
+            # every trial runs to its end in a benchmark: a stopped or missing one was interrupted
+            "interrupted": len(rows) < len(specs) or any(r["status"] == "stopped" for r in rows)}
 
 
 # --- the table -----------------------------------------------------------------------------

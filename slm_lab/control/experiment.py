@@ -133,7 +133,7 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
         raise SpecError(f"{spec.name}: search mode needs a search block (see docs/SEARCH.md)")
     exp_dir = io.new_run_dir(spec.name)
     # one driver per experiment folder: a search@ resume is refused while this one runs
-    with pids.run_lock(exp_dir):
+    with pids.run_lock(exp_dir), pids.registered("experiment", exp_dir):  # `slm-lab kill` finds the driver
         setup_logging(logging.INFO, exp_dir / "log.txt")
         io.write_json(exp_dir / "spec.json", spec.model_dump(mode="json"))
         plan, invalid = plan_search(spec, exp_dir, params)
@@ -177,6 +177,8 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
     logger.info(f"search {spec.name} done: {done}/{len(rows)} trials finished"
                 f"{f', {stopped} stopped before the end (early stopping or Ctrl-C)' if stopped else ''}; "
                 f"best trial {best['trial'] if best else '-'}; results in {exp_dir}")
+    # not every trial has its result: Ctrl-C / SIGTERM stopped the search (resume with search@)
+    result["interrupted"] = not plan.complete()
     if plan.record and plan.complete():  # last: a search killed before this line can still be resumed
         search_state.mark_done(exp_dir, len(rows))
     return result
