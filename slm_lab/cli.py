@@ -176,6 +176,11 @@ def run(
                 fail("--record works with mode enjoy@<session dir> only")
             if record_to is not None:
                 check_video_path(record_to)
+            from slm_lab.control.run import check_folder_writable, find_model
+
+            for (_, parsed), _, _, _ in prepared:  # the video's folder must take it before the episode is played
+                video_dir = record_to.parent if record_to is not None else find_model(parsed.target or "").parent.parent
+                check_folder_writable(video_dir if video_dir.is_dir() else video_dir.parent)
     except SpecError as e:
         fail(str(e))
     except KeyboardInterrupt:

@@ -146,8 +146,17 @@ def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[
     spec = load_saved_spec(run_dir, spec_name, overrides)
     check_env_names(spec)
     check_fits_memory(spec)
+    check_folder_writable(run_dir)  # first: the lock check below opens the run's lock file for writing
     check_resumable(run_dir, spec)
     return spec, run_dir
+
+
+def check_folder_writable(folder: Path) -> None:
+    """A one-line SpecError unless files can be written into `folder` now."""
+    try:
+        io.check_writable(folder)
+    except OSError as e:
+        raise SpecError(data_dir_problem(e, folder)) from None
 
 
 def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
@@ -218,10 +227,8 @@ def start_run_dir(name: str) -> Path:
     take it (read-only, full disk, not a folder): nothing is left behind."""
     try:
         path = io.new_run_dir(name)
-        probe = path / ".write_check"
         try:  # a folder can be made on a full disk; a file with content cannot
-            io.write_text(probe, "x" * 4096)
-            probe.unlink()
+            io.check_writable(path)
         except OSError:
             path.rmdir() if path.is_dir() and not any(path.iterdir()) else None
             raise
@@ -240,16 +247,16 @@ def discard_if_unused(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def data_dir_problem(e: OSError) -> str:
-    """One line naming what is wrong with the data dir and the fix."""
+def data_dir_problem(e: OSError, folder: Path | None = None) -> str:
+    """One line naming what is wrong with the data dir (or `folder` in it) and the fix."""
     import errno
 
-    root = io.data_root()
+    where = f"data dir {io.data_root()}" if folder is None else str(folder)
     if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-        return f"data dir {root}: no space left on its disk (free some space, or set $SLM_LAB_DATA_DIR to another disk)"
+        return f"{where}: no space left on its disk (free some space, or set $SLM_LAB_DATA_DIR to another disk)"
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"data dir {root}: cannot write there ({e.strerror}); make it writable or set $SLM_LAB_DATA_DIR"
-    return f"data dir {root}: cannot write there ({e.strerror or e}); check it or set $SLM_LAB_DATA_DIR"
+        return f"{where}: cannot write there ({e.strerror}); make it writable or set $SLM_LAB_DATA_DIR"
+    return f"{where}: cannot write there ({e.strerror or e}); check it or set $SLM_LAB_DATA_DIR"
 
 
 def recorded_failures(trial_dir: Path) -> dict[str, str]:
