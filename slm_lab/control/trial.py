@@ -7,10 +7,12 @@ others finish and the trial metrics say how many failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -167,6 +169,11 @@ class Trial:
                             self.failed[s] = _record_failure(dirs[s], s, exc)
                 self._drain(updates, progress, timeout=0.0)
             except KeyboardInterrupt:
+                # SIGTERM reaches this process only (Ctrl-C reaches the whole group): the sessions
+                # get the SIGINT they would get from Ctrl-C, and stop keeping their last checkpoint
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGINT)
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             finally:
