@@ -332,6 +332,32 @@ RUN_FAULTS = {
 
 
 @pytest.mark.parametrize("case", list(RUN_FAULTS))
+def _bad_memory(kind: str, path: Path) -> None:
+    import numpy as np
+
+    if kind == "garbage":
+        path.write_bytes(b"PK\x03\x04 not really a zip")
+    elif kind == "truncated":
+        with open(path, "wb") as f:
+            np.savez(f, states=np.zeros((64, 4), np.float32), actions=np.zeros(64))
+        path.write_bytes(path.read_bytes()[:200])
+    elif kind == "object array":  # a pickle inside: never loaded
+        with open(path, "wb") as f:
+            np.savez(f, states=np.array([{"x": 1}], dtype=object))
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "object array"])
+def test_resume_with_a_bad_memory_npz(kind: str, finished_run: Path, tmp_path: Path, isolated_dirs: Path,
+                                      capsys: pytest.CaptureFixture):
+    spec_file = write_spec_file(tmp_path / "s.json", {"ok": good_raw()})
+    run = _copy_run(finished_run, isolated_dirs)
+    _bad_memory(kind, run / "session_0" / "model" / "memory_a0_f400.npz")
+    before = tree(run)
+    code, _, err = run_cli(["run", str(spec_file), "ok", f"train@{run}", "-s", "env.0.max_frame=800"], capsys)
+    assert_one_line(code, err, 2, "not a readable replay memory")
+    assert tree(run) == before
+
+
 def test_a_run_folder_that_cannot_be_written(case: str, finished_run: Path, tmp_path: Path, isolated_dirs: Path,
                                              capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
     fault, mode_args, fragment = RUN_FAULTS[case]
@@ -371,5 +397,5 @@ def test_an_env_that_raises_while_its_baseline_is_measured(tmp_path: Path, isola
 
 def test_the_sweep_is_wide():
     cases = (len(BAD_NAMES) * 2 + len(NON_FINITE) + len(TOO_BIG) + 4 + len(BAD_CHECKPOINTS)
-             + len(DATA_DIR_FAULTS) + len(RUN_FAULTS) + 2)
+             + len(DATA_DIR_FAULTS) + len(RUN_FAULTS) + 3 + 2)
     assert cases >= 60, cases

@@ -148,7 +148,25 @@ def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[
     check_fits_memory(spec)
     check_folder_writable(run_dir)  # first: the lock check below opens the run's lock file for writing
     check_resumable(run_dir, spec)
+    check_memory_files(run_dir)
     return spec, run_dir
+
+
+def check_memory_files(run_dir: Path) -> None:
+    """Every saved replay memory of the run opens as plain arrays (no pickles) and reads in full."""
+    import zipfile
+
+    import numpy as np
+
+    for path in sorted(run_dir.glob("session_*/model/memory_*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                for key in npz.files:
+                    npz[key]  # reads and CRC-checks the member
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            detail = " ".join(str(e).split())[:120] or type(e).__name__
+            raise SpecError(f"{path}: not a readable replay memory ({detail}); delete it and "
+                            f"{path.parent / 'checkpoint.pt'} to restart {path.parent.parent.name} from scratch") from None
 
 
 def check_folder_writable(folder: Path) -> None:

@@ -213,3 +213,26 @@ def test_kill_stops_only_this_data_dirs_runs_asks_first_and_takes_descendants(tm
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         pids.unregister(theirs.pid)
+
+
+def test_search_and_benchmark_results_tell_failures_and_interrupts(tmp_path: Path, isolated_dirs: Path,
+                                                                  capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    """The exit status of a search follows its rows: an errored trial is 1, an unfinished search 130."""
+    from slm_lab.control import run as run_module
+
+    raw = small_raw()
+    raw["search"] = {"agent.0.algorithm.gamma__uniform": [0.9, 0.99]}
+    spec_file = write_spec_file(tmp_path / "s.json", {"srch": raw})
+    rows = [{"trial": 0, "status": "ok", "values": {}, "strength": 1.0},
+            {"trial": 1, "status": "error", "values": {}, "error": "ValueError: boom"}]
+    for interrupted, expected in ((False, 1), (True, 130)):
+        result = {"kind": "search", "run_dir": str(tmp_path / "exp"), "name": "srch", "search_keys": [], "rows": rows,
+                  "interrupted": interrupted}
+        monkeypatch.setattr(run_module, "run", lambda *a, result=result, **k: result)
+        code, out, err = run_cli(["run", str(spec_file), "srch", "search"], capsys)
+        assert code == expected, err
+        if expected == 1:
+            assert "failed:  trial 1: ValueError: boom" in err
+        else:
+            assert f"interrupted: resume with: slm-lab run {spec_file} srch search@{tmp_path / 'exp'}" in err
