@@ -176,7 +176,8 @@ def run(
                 fail("--record works with mode enjoy@<session dir> only")
             if record_to is not None:
                 check_video_path(record_to)
-            from slm_lab.control.run import check_folder_writable, find_model
+            from slm_lab.control.preflight import check_folder_writable
+            from slm_lab.control.run import find_model
 
             for (_, parsed), _, _, _ in prepared:  # the video's folder must take it before the episode is played
                 video_dir = record_to.parent if record_to is not None else find_model(parsed.target or "").parent.parent
@@ -229,7 +230,7 @@ def _run_one(spec: Any, parsed: Any, spec_file: str, name: str, mode_text: str, 
     except KeyboardInterrupt:
         _interrupted(spec_file, name, parsed.kind, None)
     except OSError as e:  # the data dir went away, filled up or turned read-only while writing
-        from slm_lab.control.run import data_dir_problem
+        from slm_lab.control.preflight import data_dir_problem
 
         typer.echo(f"error: {data_dir_problem(e)}", err=True)
         raise typer.Exit(EXIT_FAILED)

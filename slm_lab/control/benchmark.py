@@ -59,7 +59,7 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
 
     check_ray_address(address)
     name = specs[0].name
-    from slm_lab.control.run import start_run_dir  # a data dir that cannot take it: one line, nothing made
+    from slm_lab.control.preflight import start_run_dir  # a data dir that cannot take it: one line, nothing made
 
     exp_dir = start_run_dir(name)
     setup_logging(logging.INFO, exp_dir / "log.txt")

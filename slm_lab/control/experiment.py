@@ -131,7 +131,7 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     params = parse_search(spec.search)
     if not params:
         raise SpecError(f"{spec.name}: search mode needs a search block (see docs/SEARCH.md)")
-    from slm_lab.control.run import start_run_dir  # a data dir that cannot take it: one line, nothing made
+    from slm_lab.control.preflight import start_run_dir  # a data dir that cannot take it: one line, nothing made
 
     exp_dir = start_run_dir(spec.name)
     # one driver per experiment folder: a search@ resume is refused while this one runs
