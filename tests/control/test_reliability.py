@@ -236,3 +236,22 @@ def test_search_and_benchmark_results_tell_failures_and_interrupts(tmp_path: Pat
             assert "failed:  trial 1: ValueError: boom" in err
         else:
             assert f"interrupted: resume with: slm-lab run {spec_file} srch search@{tmp_path / 'exp'}" in err
+
+
+def test_the_memory_estimate_is_a_lower_bound_of_what_a_replay_really_allocates():
+    """The refusal is honest: on CartPole the estimate is at most, and close to, what Replay holds."""
+    import numpy as np
+
+    from slm_lab.agent.memory.replay import Replay
+    from slm_lab.lib import footprint
+    from slm_lab.spec.schema import EnvSpec, ReplaySpec
+
+    spec = ReplaySpec(max_size=5000)
+    memory = Replay(spec, np.random.default_rng(0))
+    obs = np.zeros((2, 4), np.float32)
+    memory.add(obs, np.zeros(2, np.int64), np.zeros(2, np.float32), obs, np.zeros(2, bool), np.zeros(2, bool))
+    real = sum(a.nbytes for a in memory.arrays.values())
+    shape = footprint.observation_shape(EnvSpec(name="CartPole-v1"))
+    assert shape == (4,)
+    estimate = footprint.replay_bytes(spec, shape, atari=False)
+    assert 0.5 * real <= estimate <= real
