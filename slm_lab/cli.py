@@ -8,7 +8,9 @@ from typing import Any, NoReturn, Optional
 
 import typer
 
+EXIT_FAILED = 1  # the input was fine, but a session (or trial) failed or the machine refused a write
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped at a safe point, resumable
 
 
 class LabTyper(typer.Typer):
@@ -90,39 +92,16 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     typer.echo(f"results: {result['run_dir']}")
     if result.get("num_failed_sessions"):
         typer.echo(f"failed:  {result['num_failed_sessions']} session(s), each with its reason in session_<j>/error.txt")
-    run_dir = Path(result["run_dir"])
-    for graph in sorted(run_dir.glob("trial_graph_*.png")) + sorted(run_dir.glob("a*_e*/trial_graph_return.png")):
-        typer.echo(f"graph:   {graph}")
-    report = run_dir / "report.html"
-    if report.exists():
-        typer.echo(f"report:  {report}")
-    for pair_report in sorted(run_dir.glob("a*_e*/report.html")):
-        typer.echo(f"report:  {pair_report}")
+    from slm_lab.lib.layout import RunLayout
 
-
-EXIT_FAILED = 1  # some session (trial) failed
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report a SIGINT death
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (`kill`, a scheduler's stop) does what Ctrl-C does: stop, keep the checkpoint, say how to resume."""
-    import signal
-    import threading
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
-
-
-def _interrupted(spec_file: str, name: str, kind: str, run_dir: Optional[Path]) -> NoReturn:
-    target = run_dir if run_dir is not None else "latest"
-    resume_mode = "search" if kind in ("search", "benchmark") else "train"
-    hint = (f"resume with: slm-lab run {spec_file} {name} {resume_mode}@{target}" if kind != "benchmark"
-            else "run the benchmark again to redo it")
-    typer.echo(f"interrupted: {hint}", err=True)
-    raise typer.Exit(EXIT_INTERRUPTED)
+    run = RunLayout(Path(result["run_dir"]))
+    pairs = [RunLayout(p) for p in run.pair_folders()]
+    for graph in run.trial_graphs() + [p.trial_graph("return").with_suffix(".png") for p in pairs]:
+        if graph.exists():
+            typer.echo(f"graph:   {graph}")
+    for report in [run.report_html] + [p.report_html for p in pairs]:
+        if report.exists():
+            typer.echo(f"report:  {report}")
 
 
 def _single_spec_name(spec_file: str) -> str:
@@ -149,9 +128,8 @@ def run(
     """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json.
 
     Exit status: 0 every session finished; 1 some failed (listed); 2 bad input; 130 interrupted."""
-    from slm_lab.spec.errors import SpecError
+    from slm_lab.spec.errors import RunFault, SpecError
 
-    _stop_on_sigterm()
     import warnings
 
     # torch warns about a plain pickle's protocol before the weights-only load refuses it: the refusal is the one line
@@ -180,20 +158,66 @@ def run(
             from slm_lab.control.run import find_model
 
             for (_, parsed), _, _, _ in prepared:  # the video's folder must take it before the episode is played
-                video_dir = record_to.parent if record_to is not None else find_model(parsed.target or "").parent.parent
-                check_folder_writable(video_dir if video_dir.is_dir() else video_dir.parent)
+                from slm_lab.lib.layout import SessionLayout
+
+                session_dir = SessionLayout.of_model(find_model(parsed.target or "")).dir
+                check_folder_writable(record_to.parent if record_to is not None else session_dir)
     except SpecError as e:
         fail(str(e))
+    except RunFault as e:  # the data dir (or a run folder in it) cannot take what the job writes
+        _stop(str(e), EXIT_FAILED)
     except KeyboardInterrupt:
         typer.echo("interrupted before anything ran", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    failed: list[str] = []
+    from slm_lab.control.run import run as run_job
+    from slm_lab.spec.errors import RunInterrupted
+
+    status = 0
     for (spec, parsed), file_text, name, mode_text in prepared:
-        failed += _run_one(spec, parsed, file_text, name, mode_text, ray_address, record, record_to)
-    if failed:
-        for line in failed:
-            typer.echo(f"failed:  {line}", err=True)
-        raise typer.Exit(EXIT_FAILED)
+        try:
+            result = run_job(spec, parsed, ray_address=ray_address)
+            if parsed.kind == "enjoy" and (record or record_to is not None):
+                from slm_lab.control.record import record_model
+                from slm_lab.control.run import find_model
+
+                video, _ = record_model(spec, find_model(parsed.target or ""), record_to)
+                result["video"] = str(video)
+        except SpecError as e:
+            fail(str(e))
+        except RunFault as e:
+            _stop(str(e), EXIT_FAILED)
+        except RunInterrupted as e:
+            _stop(f"interrupted; the run keeps its checkpoints. Resume it with: "
+                  f"slm-lab run {file_text} {name} {e.resume}", EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            _stop("interrupted", EXIT_INTERRUPTED)
+        except OSError as e:  # a disk that filled up or went read-only mid-run
+            from slm_lab.lib.io import data_root, disk_error
+
+            _stop(disk_error(e, data_root()), EXIT_FAILED)
+        _print_result(name, mode_text, result)
+        status = max(status, _result_status(result, file_text, name))
+    if status:
+        raise typer.Exit(status)
+
+
+def _stop(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}" if code != EXIT_INTERRUPTED else message, err=True)
+    raise typer.Exit(code)
+
+
+def _result_status(result: dict[str, Any], spec_file: str, name: str) -> int:
+    """0 when every session (every trial) finished; 1 when any failed, each listed with its cause;
+    130 when a search was stopped before all its trials ran (it resumes with search@<dir>)."""
+    failures = [f"session {s}: {msg}" for s, msg in (result.get("failed_sessions") or {}).items()]
+    failures += [f"trial {r['trial']}: {r.get('error', 'failed')}" for r in result.get("rows", []) if r.get("status") == "error"]
+    for line in failures:
+        typer.echo(f"failed:  {line}", err=True)
+    if result.get("interrupted"):
+        again = f"search@{result['run_dir']}" if result.get("kind") == "search" else "benchmark (it starts over)"
+        typer.echo(f"interrupted; resume with: slm-lab run {spec_file} {name} {again}", err=True)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failures else 0
 
 
 def _spec_names(spec_file: str) -> list[str]:
@@ -204,40 +228,6 @@ def _spec_names(spec_file: str) -> list[str]:
 
 def _looks_like_mode(text: str) -> bool:
     return text.partition("@")[0] in ("dev", "train", "enjoy", "search", "benchmark")
-
-
-def _run_one(spec: Any, parsed: Any, spec_file: str, name: str, mode_text: str, ray_address: Optional[str],
-             record: bool, record_to: Optional[Path]) -> list[str]:
-    """Run one prepared job and print its result; the one-line causes of what failed in it."""
-    from slm_lab.control.run import RunInterrupted, failures, run as run_job
-    from slm_lab.spec.errors import RunFailed, SpecError
-
-    try:
-        result = run_job(spec, parsed, ray_address=ray_address)
-        if parsed.kind == "enjoy" and (record or record_to is not None):
-            from slm_lab.control.record import record_model
-            from slm_lab.control.run import find_model
-
-            video, _ = record_model(spec, find_model(parsed.target or ""), record_to)
-            result["video"] = str(video)
-    except SpecError as e:
-        fail(str(e))
-    except RunFailed as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(EXIT_FAILED)
-    except RunInterrupted as e:
-        _interrupted(spec_file, name, parsed.kind, e.run_dir)
-    except KeyboardInterrupt:
-        _interrupted(spec_file, name, parsed.kind, None)
-    except OSError as e:  # the data dir went away, filled up or turned read-only while writing
-        from slm_lab.control.preflight import data_dir_problem
-
-        typer.echo(f"error: {data_dir_problem(e)}", err=True)
-        raise typer.Exit(EXIT_FAILED)
-    _print_result(name, mode_text, result)
-    if result.get("interrupted"):
-        _interrupted(spec_file, name, parsed.kind, Path(result["run_dir"]))
-    return failures(result)
 
 
 @app.command()
@@ -259,10 +249,12 @@ def plot(
     out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),
 ) -> None:
     """Overlay several trials on one graph (mean eval return with a 95% band each; one curve per (agent, env) pair of a multi-pair run), as PNG and HTML."""
+    from slm_lab.lib.layout import RunLayout
+
     for d in run_dirs:
         if not d.is_dir():
             fail(f"plot: '{d}' is not a run folder")
-        if not any(d.glob("session_*")) and not any(d.glob("*/session_*")):
+        if not any(d.glob(RunLayout.session_glob())) and not any(d.glob(f"*/{RunLayout.session_glob()}")):
             fail(f"plot: '{d}' holds no session folders (expected a run folder from train or search mode)")
     from slm_lab.analysis import plot_compare
     from slm_lab.lib import io

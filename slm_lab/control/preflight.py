@@ -4,11 +4,13 @@ a data dir that can take the run (docs/OPERATIONS.md, "What the lab refuses").""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from slm_lab.lib import io
-from slm_lab.spec.errors import SpecError
+from slm_lab.spec.errors import LabError, RunFault, SpecError
 from slm_lab.spec.schema import Spec
 
 
@@ -24,7 +26,7 @@ def check_fits_memory(spec: Spec) -> None:
 def check_model(path: Path, spec: Spec | None = None) -> None:
     """Load the checkpoint now (weights only) so a bad or unsafe file is refused before anything
     runs; with `spec`, every net weight must be there with the shape the spec builds."""
-    from slm_lab.control.session import load_checkpoint
+    from slm_lab.control.checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
     if not isinstance(state, dict) or not isinstance(state.get("nets"), dict):
@@ -57,61 +59,63 @@ def check_nets_fit(path: Path, nets: dict[str, Any], spec: Spec) -> None:
 
 def check_memory_files(run_dir: Path) -> None:
     """Every saved replay memory of the run opens as plain arrays (no pickles) and reads in full."""
+    from slm_lab.lib.layout import RunLayout
+
+    for session in RunLayout(run_dir).sessions():
+        for path in session.memory_files():
+            _check_memory_file(path, session.checkpoint, session.dir.name)
+
+
+def _check_memory_file(path: Path, checkpoint: Path, session_name: str) -> None:
     import zipfile
 
     import numpy as np
 
-    for path in sorted(run_dir.glob("session_*/model/memory_*.npz")):
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                for key in npz.files:
-                    npz[key]  # reads and CRC-checks the member
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            detail = " ".join(str(e).split())[:120] or type(e).__name__
-            raise SpecError(f"{path}: not a readable replay memory ({detail}); delete it and "
-                            f"{path.parent / 'checkpoint.pt'} to restart {path.parent.parent.name} from scratch") from None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                npz[key]  # reads and CRC-checks the member
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        detail = " ".join(str(e).split())[:120] or type(e).__name__
+        raise SpecError(f"{path}: not a readable replay memory ({detail}); delete it and "
+                        f"{checkpoint} to restart {session_name} from scratch") from None
 
 
 def check_folder_writable(folder: Path) -> None:
-    """A one-line SpecError unless files can be written into `folder` now."""
+    """A one-line RunFault unless files can be written into `folder` now (a 4 KiB probe)."""
     try:
         io.check_writable(folder)
     except OSError as e:
-        raise SpecError(data_dir_problem(e, folder)) from None
+        raise RunFault(io.disk_error(e, folder)) from None
 
 
 def start_run_dir(name: str) -> Path:
-    """A new run folder inside the data dir, or a one-line SpecError when the data dir cannot
-    take it (read-only, full disk, not a folder): nothing is left behind."""
+    """A new run folder inside the data dir that has taken a file, or a one-line RunFault when
+    the data dir cannot take it (read-only, full disk, not a folder): nothing is left behind."""
     try:
         path = io.new_run_dir(name)
-        try:  # a folder can be made on a full disk; a file with content cannot
-            io.check_writable(path)
-        except OSError:
-            path.rmdir() if path.is_dir() and not any(path.iterdir()) else None
-            raise
-        return path
-    except io.OutsideDataDir as e:
-        raise SpecError(str(e)) from None
     except OSError as e:
-        raise SpecError(data_dir_problem(e)) from None
+        raise RunFault(io.disk_error(e, io.data_root())) from None
+    try:  # a folder can be made on a full disk; a file with content cannot
+        io.check_writable(path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        raise RunFault(io.disk_error(e, path.parent)) from None
+    return path
 
 
-def discard_if_unused(run_dir: Path) -> None:
-    """Remove a run folder no session has written to (it holds at most the lock, log and spec)."""
-    import shutil
+@contextlib.contextmanager
+def discarded_if_unused(run_dir: Path) -> Iterator[None]:
+    """A run refused before any session started (its env fails its baseline, the disk fills
+    while the spec is written) leaves no folder holding only a lock, a log and a spec."""
+    try:
+        yield
+    except (LabError, OSError) as e:
+        from slm_lab.lib.layout import RunLayout
 
-    if run_dir.is_dir() and not any(run_dir.glob("session_*")):
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def data_dir_problem(e: OSError, folder: Path | None = None) -> str:
-    """One line naming what is wrong with the data dir (or `folder` in it) and the fix."""
-    import errno
-
-    where = f"data dir {io.data_root()}" if folder is None else str(folder)
-    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-        return f"{where}: no space left on its disk (free some space, or set $SLM_LAB_DATA_DIR to another disk)"
-    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"{where}: cannot write there ({e.strerror}); make it writable or set $SLM_LAB_DATA_DIR"
-    return f"{where}: cannot write there ({e.strerror or e}); check it or set $SLM_LAB_DATA_DIR"
+        if run_dir.is_dir() and not RunLayout(run_dir).sessions():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise RunFault(io.disk_error(e, run_dir)) from None
+        raise

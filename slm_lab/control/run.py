@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.control.preflight import (check_fits_memory, check_folder_writable, check_memory_files, check_model,
-                                      data_dir_problem, discard_if_unused, start_run_dir)
-from slm_lab.spec.errors import RunFailed, SpecError
+                                      discarded_if_unused, start_run_dir)
+from slm_lab.lib.signals import terminate_as_interrupt
+from slm_lab.spec.errors import RunInterrupted, SpecError
 from slm_lab.spec.loader import check_env_names, load_spec
 from slm_lab.spec.schema import Spec
 
@@ -51,12 +53,12 @@ def find_model(target: str) -> Path:
     path = Path(target)
     if path.is_file() and path.suffix == ".pt":
         return path
-    if (path / "session_0").is_dir():
-        path = path / "session_0"
-    for name in ("best.pt", "latest.pt"):
-        if (path / "model" / name).is_file():
-            return path / "model" / name
-    raise SpecError(f"enjoy: no saved model in '{target}' (expected {target}/model/best.pt from a train run)")
+    session = RunLayout(path).session(0) if RunLayout(path).session(0).dir.is_dir() else SessionLayout(path)
+    for kind in ("best", "latest"):
+        if session.agent_model(0, kind).is_file():
+            return session.agent_model(0, kind)
+    raise SpecError(f"enjoy: no saved model in '{target}' (expected {SessionLayout(Path(target)).agent_model(0, 'best')} "
+                    "from a train run)")
 
 
 def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str] | None = None,
@@ -116,19 +118,8 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
     """Execute a prepared job and return its result (trial metrics, the enjoy return, or the
     summary of a search / benchmark, which run on Ray: `ray_address` joins a cluster)."""
     if mode.kind in ("search", "benchmark"):
-        from slm_lab.control.ray_cluster import ray_address as resolve_address
-
-        if isinstance(spec, list):
-            from slm_lab.control.benchmark import run_benchmark
-
-            return run_benchmark(spec, resolve_address(ray_address))
-        if mode.target is not None:
-            from slm_lab.control.search_resume import resume_experiment
-
-            return resume_experiment(spec, Path(mode.target), resolve_address(ray_address))
-        from slm_lab.control.experiment import run_experiment
-
-        return run_experiment(spec, resolve_address(ray_address))
+        with terminate_as_interrupt():  # SIGTERM stops the trials as Ctrl-C does (Tune's own handler)
+            return _run_on_ray(spec, mode, ray_address)
     assert isinstance(spec, Spec)
     if mode.kind == "enjoy":
         return {"mean_return": enjoy(spec, find_model(mode.target or ""))}
@@ -139,59 +130,52 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
         from slm_lab.control.resume import resume_trial
 
         trial_dir = Path(mode.target)
-        setup_logging(level, trial_dir / "log.txt")  # appends: the log tells both attempts
+        setup_logging(level, RunLayout(trial_dir).log_txt)  # appends: the log tells both attempts
         logger.info(f"resuming {spec.name} in {trial_dir}")
-        try:
+        with _interruptible(trial_dir):
             metrics = resume_trial(trial_dir, spec, show_progress)
-        except KeyboardInterrupt:
-            raise RunInterrupted(trial_dir) from None
         metrics["run_dir"] = str(trial_dir)
-        metrics["failed"] = recorded_failures(trial_dir)
         return metrics
-    trial_dir = start_run_dir(spec.name)
-    setup_logging(level, trial_dir / "log.txt")
+    trial_dir = new_run_folder(spec.name)
+    setup_logging(level, RunLayout(trial_dir).log_txt)
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
-    try:
+    with _interruptible(trial_dir), discarded_if_unused(trial_dir):  # refused at start: no half-made folder
         metrics = Trial(spec, trial_dir, 0, show_progress).run()
-    except KeyboardInterrupt:
-        raise RunInterrupted(trial_dir) from None
-    except (RunFailed, OSError) as e:  # before any session ran: no half-made run folder is kept
-        started = any(trial_dir.glob("session_*"))
-        discard_if_unused(trial_dir)
-        if isinstance(e, OSError):
-            raise (RunFailed if started else SpecError)(data_dir_problem(e)) from None
-        raise
     metrics["run_dir"] = str(trial_dir)
-    metrics["failed"] = recorded_failures(trial_dir)
     return metrics
 
 
-class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped a trial; `run_dir` holds its last checkpoint (resume with train@)."""
+def _run_on_ray(spec: Spec | list[Spec], mode: Mode, ray_address: str | None) -> dict[str, Any]:
+    from slm_lab.control.ray_cluster import ray_address as resolve_address
 
-    def __init__(self, run_dir: Path | None = None) -> None:
-        super().__init__(f"interrupted: {run_dir}")
-        self.run_dir = run_dir
+    if isinstance(spec, list):
+        from slm_lab.control.benchmark import run_benchmark
 
+        return run_benchmark(spec, resolve_address(ray_address))
+    if mode.target is not None:
+        from slm_lab.control.search_resume import resume_experiment
 
-def recorded_failures(trial_dir: Path) -> dict[str, str]:
-    """The failed sessions of a trial (index -> one-line cause) as its trial_metrics.json records them."""
-    try:
-        data = io.read_json(trial_dir / "trial_metrics.json")
-    except (OSError, ValueError):
-        return {}
-    failed = data.get("failed") if isinstance(data, dict) else None
-    return {str(k): str(v).splitlines()[0] if v else "failed" for k, v in (failed or {}).items()}
+        return resume_experiment(spec, Path(mode.target), resolve_address(ray_address))
+    from slm_lab.control.experiment import run_experiment
+
+    return run_experiment(spec, resolve_address(ray_address))
 
 
-def failures(result: dict[str, Any]) -> list[str]:
-    """One line per failed session (a trial) or failed trial (a search or benchmark)."""
-    if result.get("kind") in ("search", "benchmark"):
-        return [f"trial {r['trial']}: {r.get('error') or 'failed'}" if r["status"] == "error"
-                else f"trial {r['trial']}: {r['num_failed_sessions']} session(s) failed"
-                for r in result.get("rows", [])
-                if r["status"] == "error" or (r.get("num_failed_sessions") or 0) > 0]
-    return [f"session {s}: {cause}" for s, cause in sorted(result.get("failed", {}).items())]
+@contextmanager
+def _interruptible(trial_dir: Path) -> Iterator[None]:
+    """Ctrl-C / SIGTERM during a trial: RunInterrupted, naming the folder that train@ resumes."""
+    with terminate_as_interrupt():  # the sessions' loops poll for a stop at their safe points
+        try:
+            yield
+        except KeyboardInterrupt:
+            logger.warning(f"interrupted: the sessions kept their checkpoints in {trial_dir}")
+            raise RunInterrupted(str(trial_dir), f"train@{trial_dir}") from None
+
+
+def new_run_folder(name: str) -> Path:
+    """A new run folder in the data dir that has taken a file, or a one-line RunFault when the
+    data dir cannot take one (read-only, full disk, not a folder): nothing is left behind."""
+    return start_run_dir(name)
 
 
 def enjoy(spec: Spec, model_path: Path, episodes: int | None = None) -> float:

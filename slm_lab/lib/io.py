@@ -26,37 +26,37 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y_%m_%d_%H%M%S")
 
 
-class OutsideDataDir(ValueError):
-    """A path the lab was about to write lies outside its data dir (a crafted name or target)."""
+class PathEscapeError(ValueError):
+    """A path the lab was about to write lies outside its data dir."""
 
 
-def inside_data_dir(path: str | Path, root: Path | None = None) -> Path:
-    """`path` resolved, after checking it stays inside the data dir (symlinks and `..` followed):
-    every run folder and file the lab creates goes through here."""
-    root = (root or data_root()).resolve()
+def inside(path: str | Path, root: str | Path | None = None) -> Path:
+    """`path`, checked to stay inside `root` (the data dir) once `..` and links are resolved."""
+    root_resolved = Path(root or data_root()).resolve()
     resolved = Path(path).resolve()
-    if resolved != root and root not in resolved.parents:
-        raise OutsideDataDir(f"'{path}' is outside the data dir {root}; the lab writes only there")
-    return resolved
+    if resolved != root_resolved and root_resolved not in resolved.parents:
+        raise PathEscapeError(f"{path} is outside the data dir {root_resolved}")
+    return Path(path)
 
 
 def new_run_dir(spec_name: str, root: Path | None = None) -> Path:
-    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed `_1`, `_2`, ... if that name is taken.
+    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed if two runs start in one second.
 
-    The folder is made with an exclusive mkdir, so two processes starting in the same second
-    each get their own (a lost race moves on to the next suffix instead of failing)."""
+    Race-free across processes: each candidate is claimed by an exclusive mkdir, so two runs
+    starting at once never share a folder (the loser takes the next suffix)."""
     root = root or data_root()
+    if not spec_name or "/" in spec_name or "\\" in spec_name or spec_name.strip(".") == "":
+        raise PathEscapeError(f"spec name {spec_name!r} is not a name (letters, digits, _ - .)")
     root.mkdir(parents=True, exist_ok=True)
-    base = f"{spec_name}_{timestamp()}"
-    for n in range(10_000):
-        path = root / (base if n == 0 else f"{base}_{n}")
-        inside_data_dir(path, root)
+    base = inside(root / f"{spec_name}_{timestamp()}", root)
+    path, n = base, 1
+    while True:
         try:
             path.mkdir()
             return path
         except FileExistsError:
-            continue
-    raise FileExistsError(f"no free run folder name for {base} in {root}")
+            path = base.with_name(f"{base.name}_{n}")
+            n += 1
 
 
 def check_writable(folder: str | Path) -> None:
@@ -102,30 +102,24 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def write_json(path: str | Path, obj: Any) -> None:
+    """Strict JSON (RFC 8259): a NaN or infinite number is written as null, which readers of the
+    lab's files take as "no number" (a metric that could not be computed)."""
+    text = json.dumps(strict_json(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text))
+
+
 def strict_json(obj: Any) -> Any:
-    """`obj` with every NaN / Infinity replaced by None, so strict parsers read what the lab
-    writes (null means "no finite value": see docs/OPERATIONS.md). numpy values become plain."""
+    """`obj` with every non-finite float (numpy ones too) replaced by None."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [strict_json(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy scalars and arrays
         return strict_json(obj.tolist())
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return strict_json(obj.item())
     return obj
-
-
-def dumps_json(obj: Any, indent: int | None = 2) -> str:
-    """Strict JSON text (no bare NaN / Infinity)."""
-    return json.dumps(strict_json(obj), indent=indent, default=_json_default, allow_nan=False)
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    text = dumps_json(obj)  # built before the temp file exists: a bad object leaves nothing behind
-    atomic_write(path, lambda f: f.write(text))
 
 
 def write_csv(path: str | Path, df: Any) -> None:
@@ -145,3 +139,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def disk_error(e: OSError, where: str | Path) -> str:
+    """One line for an OSError on writing: what happened where, and the fix."""
+    import errno
+
+    fixes = {
+        errno.ENOSPC: "free some disk space, or point SLM_LAB_DATA_DIR at a disk with room",
+        errno.EDQUOT: "free some of your disk quota, or point SLM_LAB_DATA_DIR elsewhere",
+        errno.EROFS: "the file system is read-only: point SLM_LAB_DATA_DIR at a writable folder",
+        errno.EACCES: "no permission to write there: point SLM_LAB_DATA_DIR at a folder you can write",
+        errno.EPERM: "no permission to write there: point SLM_LAB_DATA_DIR at a folder you can write",
+    }
+    reason = e.strerror or type(e).__name__
+    return f"cannot write to {e.filename or where}: {reason} ({fixes.get(e.errno, 'check the data dir')})"

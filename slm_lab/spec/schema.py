@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
+SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
 UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
@@ -65,18 +66,6 @@ class Strict(BaseModel):
                 if isinstance(value, list) and any(isinstance(v, bool) for v in value) and not _items_accept_bool(field.annotation):
                     raise ValueError(f"{key}: {json.dumps(value)} holds true/false where numbers go")
         return data
-
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-def check_name(name: str, what: str = "name") -> str:
-    """A spec name becomes a folder name under the data dir: letters, digits, `_`, `-`, `.`
-    only, never `.` or `..` alone nor a leading dot (no path separators, no escape, no hidden folder)."""
-    if not NAME_PATTERN.fullmatch(name) or name.startswith(".") or len(name) > 200:
-        raise ValueError(f"{what} {json.dumps(name)[:80]} is not a valid name "
-                         "(use up to 200 letters, digits, '_', '-', '.', not starting with '.')")
-    return name
 
 
 def non_finite_path(value: Any, where: str = "") -> str | None:
@@ -523,7 +512,8 @@ SEARCH_KINDS = (
 class Spec(Strict):
     """One named spec: agents, envs, their embodiment, run settings and a search space."""
 
-    name: str = "spec"
+    # it names the run folder data/{name}_{timestamp}: a name, never a path
+    name: Annotated[str, Field(min_length=1, max_length=128)] = "spec"
     agent: list[AgentSpec] = Field(min_length=1)
     env: list[EnvSpec] = Field(min_length=1)
     body: BodySpec = Field(default_factory=BodySpec)
@@ -543,8 +533,11 @@ class Spec(Strict):
 
     @field_validator("name")
     @classmethod
-    def _name_is_a_name(cls, name: str) -> str:
-        return check_name(name, "spec name")
+    def _a_name_not_a_path(cls, name: str) -> str:
+        if not re.fullmatch(SPEC_NAME_PATTERN, name) or set(name) == {"."}:
+            raise ValueError(f"{json.dumps(name)} is not a name: it names the run folder, so only letters, digits, "
+                             "_ - and . (no path separators, not . or ..)")
+        return name
 
     @model_validator(mode="after")
     def _aeb_space(self) -> "Spec":
