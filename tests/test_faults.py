@@ -357,6 +357,50 @@ def test_resume_with_a_bad_memory_npz(kind: str, finished_run: Path, tmp_path: P
     assert tree(run) == before
 
 
+def _bad_session_checkpoint(kind: str, path: Path, marker: Path) -> None:
+    import torch
+
+    from slm_lab.control.checkpoint import load_checkpoint
+
+    good = load_checkpoint(path)
+    if kind == "no version":
+        torch.save({k: v for k, v in good.items() if k != "version"}, path)
+    elif kind == "no frame":  # passes the version check, then a resume would die on KeyError: 'frame'
+        torch.save({k: v for k, v in good.items() if k != "frame"}, path)
+    elif kind == "two agents for one":
+        torch.save({**good, "agents": good["agents"] * 2}, path)
+    elif kind == "nets of another shape":
+        agent = dict(good["agents"][0])
+        agent["nets"] = {k: {p: torch.zeros(7) for p in v} for k, v in agent["nets"].items()}
+        torch.save({**good, "agents": [agent]}, path)
+    elif kind == "a model file instead":
+        torch.save(good["agents"][0], path)
+    elif kind == "malicious":
+        torch.save({"version": 1, "frame": _Trap(str(marker))}, path)
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:500])
+
+
+BAD_SESSION_CHECKPOINTS = {
+    "no version": "not a checkpoint this version", "no frame": "no frame", "two agents for one": "holds 2 agent(s)",
+    "nets of another shape": "agent 0:", "a model file instead": "not a checkpoint this version",
+    "malicious": "refused", "truncated": "not a readable checkpoint",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_SESSION_CHECKPOINTS))
+def test_resume_from_a_bad_checkpoint_pt(kind: str, finished_run: Path, tmp_path: Path, isolated_dirs: Path,
+                                         capsys: pytest.CaptureFixture):
+    spec_file = write_spec_file(tmp_path / "s.json", {"ok": good_raw()})
+    run = _copy_run(finished_run, isolated_dirs)
+    marker = tmp_path / "pwned"
+    _bad_session_checkpoint(kind, run / "session_0" / "model" / "checkpoint.pt", marker)
+    before = tree(run)
+    code, _, err = run_cli(["run", str(spec_file), "ok", f"train@{run}", "-s", "env.0.max_frame=800"], capsys)
+    assert_one_line(code, err, 2, BAD_SESSION_CHECKPOINTS[kind])
+    assert tree(run) == before and not marker.exists()
+
+
 @pytest.mark.parametrize("case", list(RUN_FAULTS))
 def test_a_run_folder_that_cannot_be_written(case: str, finished_run: Path, tmp_path: Path, isolated_dirs: Path,
                                              capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
@@ -397,5 +441,5 @@ def test_an_env_that_raises_while_its_baseline_is_measured(tmp_path: Path, isola
 
 def test_the_sweep_is_wide():
     cases = (len(BAD_NAMES) * 2 + len(NON_FINITE) + len(TOO_BIG) + 4 + len(BAD_CHECKPOINTS)
-             + len(DATA_DIR_FAULTS) + len(RUN_FAULTS) + 3 + 2)
+             + len(DATA_DIR_FAULTS) + len(RUN_FAULTS) + 3 + len(BAD_SESSION_CHECKPOINTS) + 2)
     assert cases >= 60, cases

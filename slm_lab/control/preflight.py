@@ -32,29 +32,69 @@ def check_model(path: Path, spec: Spec | None = None) -> None:
     if not isinstance(state, dict) or not isinstance(state.get("nets"), dict):
         raise SpecError(f"enjoy: {path} is not a model checkpoint of this lab (no 'nets' in it)")
     if spec is not None:
-        check_nets_fit(path, state["nets"], spec)
+        fix = "(a checkpoint of another spec? enjoy it with the spec it was trained with)"
+        problem = nets_problem(state["nets"], net_shapes(spec)[0], spec.name)
+        if problem:
+            raise SpecError(f"enjoy: {path}: {problem} {fix}")
 
 
-def check_nets_fit(path: Path, nets: dict[str, Any], spec: Spec) -> None:
-    """Every weight the spec's agent 0 builds is in `nets`, with the same shape."""
+def net_shapes(spec: Spec) -> list[dict[str, dict[str, tuple[int, ...]]]]:
+    """Per agent of the spec: net name -> parameter name -> shape, as the spec builds them."""
     from slm_lab.aeb import AgentSpace, EnvSpace
 
     env_space = EnvSpace(spec, 0)
     try:
-        agent = AgentSpace(spec, env_space, 0).agents[0]
-        expected = {k: {p: tuple(t.shape) for p, t in net.state_dict().items()} for k, net in agent.nets.items()}
+        agents = AgentSpace(spec, env_space, 0).agents
+        return [{k: {p: tuple(t.shape) for p, t in net.state_dict().items()} for k, net in agent.nets.items()}
+                for agent in agents]
     finally:
         env_space.close()
-    fix = "(a checkpoint of another spec? enjoy it with the spec it was trained with)"
+
+
+def nets_problem(nets: Any, expected: dict[str, dict[str, tuple[int, ...]]], spec_name: str) -> str | None:
+    """What is missing or misshapen in saved `nets` against `expected`, else None."""
+    if not isinstance(nets, dict):
+        return "its 'nets' is not a table of nets"
     for name, shapes in expected.items():
         saved = nets.get(name)
         if not isinstance(saved, dict):
-            raise SpecError(f"enjoy: {path} has no weights for net '{name}' of {spec.name} {fix}")
+            return f"no weights for net '{name}' of {spec_name}"
         for key, shape in shapes.items():
             tensor = saved.get(key)
             got = tuple(tensor.shape) if hasattr(tensor, "shape") else None
             if got != shape:
-                raise SpecError(f"enjoy: {path}: {name}.{key} is {got or 'missing'}, {spec.name} builds {shape} {fix}")
+                return f"{name}.{key} is {got or 'missing'}, {spec_name} builds {shape}"
+    return None
+
+
+RESUME_KEYS = ("frame", "agents", "envs", "session", "memory_files")
+
+
+def check_resume_checkpoints(run_dir: Path, spec: Spec) -> None:
+    """Every session checkpoint a train@ would load holds what a resume reads, the agents' nets
+    with the shapes the spec builds: a wrong file is refused now, not as a KeyError mid-resume."""
+    from slm_lab.control.checkpoint import load_session_checkpoint
+    from slm_lab.lib.layout import RunLayout
+
+    expected = None
+    for session in RunLayout(run_dir).sessions():
+        if not session.checkpoint.is_file():
+            continue
+        state = load_session_checkpoint(session.dir)  # weights only; a wrong version is refused there
+        fix = f"(delete it to restart {session.dir.name} from scratch)"
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            raise SpecError(f"{session.checkpoint}: not a session checkpoint: no {', '.join(missing)} {fix}")
+        agents = state["agents"]
+        if not isinstance(state["frame"], int) or not isinstance(agents, list) or len(agents) != len(spec.agent):
+            raise SpecError(f"{session.checkpoint}: holds {len(agents) if isinstance(agents, list) else 'no'} agent(s) "
+                            f"at frame {state['frame']!r}, the spec has {len(spec.agent)} {fix}")
+        expected = expected or net_shapes(spec)
+        for a, (agent_state, shapes) in enumerate(zip(agents, expected)):
+            nets = agent_state.get("nets") if isinstance(agent_state, dict) else None
+            problem = nets_problem(nets, shapes, spec.name)
+            if problem:
+                raise SpecError(f"{session.checkpoint}: agent {a}: {problem} {fix}")
 
 
 def check_memory_files(run_dir: Path) -> None:

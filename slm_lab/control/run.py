@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from slm_lab.lib.layout import RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.control.preflight import (check_fits_memory, check_folder_writable, check_memory_files, check_model,
-                                      discarded_if_unused, start_run_dir)
+                                      check_resume_checkpoints, discarded_if_unused, start_run_dir)
 from slm_lab.lib.signals import terminate_as_interrupt
 from slm_lab.spec.errors import RunInterrupted, SpecError
 from slm_lab.spec.loader import check_env_names, load_spec
@@ -109,6 +109,7 @@ def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[
     check_fits_memory(spec)
     check_folder_writable(run_dir)  # first: the lock check below opens the run's lock file for writing
     check_resumable(run_dir, spec)
+    check_resume_checkpoints(run_dir, spec)
     check_memory_files(run_dir)
     return spec, run_dir
 
