@@ -194,7 +194,7 @@ def _write_checkpoint(kind: str, path: Path, marker: Path) -> None:
 
 
 BAD_CHECKPOINTS = {
-    "other spec's nets": "builds", "nets missing a weight": "missing", "nets of another name": "has no weights for net",
+    "other spec's nets": "builds", "nets missing a weight": "missing", "nets of another name": "no weights for net",
     "no nets key": "not a model checkpoint", "nets is a list": "not a model checkpoint", "a bare tensor": "not a model checkpoint",
     "malicious zip pickle": "refused", "malicious plain pickle": "not a readable checkpoint",
     "malicious legacy torch": "refused", "truncated": "not a readable checkpoint",
