@@ -86,8 +86,9 @@ class Trial:
     """Runs the sessions of one spec and writes the trial folder."""
 
     def __init__(self, spec: Spec, trial_dir: Path, trial_index: int = 0, show_progress: bool | None = None,
-                 resume: bool = False, on_progress: ProgressFn | None = None) -> None:
+                 resume: bool = False, on_progress: ProgressFn | None = None, ray_address: str | None = None) -> None:
         self.spec = resolve_seeds(spec, trial_index)
+        self.ray_address = ray_address  # run the sessions as Ray tasks on that cluster (control/ray_sessions.py)
         # also told every session's progress (frame, return_ma): a search reports it to Ray Tune
         self.on_progress = on_progress
         self.resume = resume  # keep finished sessions, continue the others (control/resume.py)
@@ -117,7 +118,12 @@ class Trial:
             random_baseline(self.spec.env[e], bodies=pair_bodies(self.spec, a, e))
         with TrialProgress(self.spec, self.show_progress) as bar:
             progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
-            if n == 1 and todo:
+            if self.ray_address and todo:
+                from slm_lab.control.ray_sessions import run_sessions_on_ray
+
+                for s, reason in run_sessions_on_ray(self.spec, self.dir, self.index, todo, self.ray_address, self.resume).items():
+                    self.failed[s] = _record_failure(dirs[s], s, reason)
+            elif n == 1 and todo:
                 self._run_in_process(dirs[0], progress)
             elif todo:
                 self._run_parallel(dirs, progress, todo)

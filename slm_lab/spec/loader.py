@@ -39,6 +39,9 @@ def read_spec_file(spec_file: str | Path) -> dict[str, Any]:
     """The file's named specs as plain dicts."""
     path = resolve_spec_path(spec_file)
     data = read_json_input(path)
+    if isinstance(data, dict) and isinstance(data.get("agent"), list) and "env" in data:
+        # one spec as a run folder saves it (data/<run>/spec.json): it reruns as it is, under its name
+        data = {str(data.get("name") or path.stem): data}
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{path}: expected an object of named specs, like {{\"my_spec\": {{...}}}}")
     for name, raw in data.items():

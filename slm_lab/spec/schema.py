@@ -8,6 +8,7 @@ agent/ (the single source of truth for what can be built).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -49,7 +50,8 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo in a spec must never be silently ignored. A number is
     never true/false: pydantic would read `lr: true` as 1.0 and `max_session: true` as 1."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan: JSON's NaN / Infinity (Python's json reads them) are never a valid setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +66,18 @@ class Strict(BaseModel):
                 if isinstance(value, list) and any(isinstance(v, bool) for v in value) and not _items_accept_bool(field.annotation):
                     raise ValueError(f"{key}: {json.dumps(value)} holds true/false where numbers go")
         return data
+
+
+def non_finite_path(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN / Infinity inside `value` (nested dicts and lists), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_path(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 # --- schedules and exploration -------------------------------------------------------------
@@ -616,6 +630,15 @@ class Spec(Strict):
     search: dict[str, Any] = Field(default_factory=dict)
     # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
     spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_everywhere(cls, data: Any) -> Any:
+        # also inside free-form blocks (env kwargs, search, spec_params) that no float field guards
+        found = non_finite_path(data)
+        if found:
+            raise ValueError(f"{found}: NaN / Infinity is not a valid number (use a finite value)")
+        return data
 
     @field_validator("name")
     @classmethod
