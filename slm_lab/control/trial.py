@@ -24,6 +24,7 @@ from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session,
 from slm_lab.lib import io, pids
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.seeding import derive_seed
+from slm_lab.lib.spawn import clean_main
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -141,13 +142,15 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
         manager = SyncManager(ctx=ctx)
-        manager.start(pids.exit_with_parent)
+        with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
+            manager.start(pids.exit_with_parent)
         with manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             updates = manager.Queue()
-            futures = {
-                pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
-                for s in (range(len(dirs)) if todo is None else todo)
-            }
+            with clean_main():  # the pool spawns its workers as sessions are submitted
+                futures = {
+                    pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
+                    for s in (range(len(dirs)) if todo is None else todo)
+                }
             children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
                 pending = set(futures)

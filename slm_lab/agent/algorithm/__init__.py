@@ -12,13 +12,16 @@ from slm_lab.agent.algorithm.ppo import PPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
+from slm_lab.plugins import Registry
+from slm_lab.spec.plugin_schema import family
 
 if TYPE_CHECKING:
     from slm_lab.spec.schema import Spec
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
+# built-ins; a `module:Class` or registered name is resolved on lookup (slm_lab/plugins.py)
+ALGORITHMS: dict[str, type[Algorithm]] = Registry("algorithm", {
     "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
-}
+})
 
 
 def check_action_spaces(spec: Spec) -> None:
@@ -39,7 +42,7 @@ def check_action_spaces(spec: Spec) -> None:
         is_discrete = isinstance(venv.single_action_space, gym.spaces.Discrete)
         venv.close()
         for a in agents:
-            require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
+            require_action_kind(family(spec.agent[a].algorithm) or spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
 __all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]
