@@ -10,7 +10,7 @@ the block it is given (`spec.algorithm.my_key`).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Union, get_args
+from typing import Annotated, Any, ClassVar, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainValidator, Tag, ValidationError
 
@@ -34,7 +34,7 @@ def _models(annotation: Any, key: str) -> dict[str, type[BaseModel]]:
 def plugin_model(base: type[BaseModel], key: str, builtin: str | None, own: bool) -> type[BaseModel]:
     """`base` with its name key a free string and the built-in it extends; extra keys kept
     unless `base` is the plugin's own model (which then decides)."""
-    namespace = {"__annotations__": {key: str}, key: Field(min_length=1), "__module__": __name__,
+    namespace = {"__annotations__": {key: str, "builtin_name": ClassVar[Optional[str]]}, key: Field(min_length=1), "__module__": __name__,
                  "model_config": ConfigDict(extra=base.model_config.get("extra") if own else "allow", validate_assignment=True),
                  "builtin_name": builtin}
     return type(f"Plugin{base.__name__}", (base,), namespace)
