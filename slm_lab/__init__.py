@@ -16,8 +16,9 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
-        from slm_lab import api
+    if name in _API or name == "api":
+        import importlib
 
-        return getattr(api, name)
+        api = importlib.import_module("slm_lab.api")
+        return api if name == "api" else getattr(api, name)
     raise AttributeError(f"module 'slm_lab' has no attribute '{name}'")

@@ -82,3 +82,21 @@ def test_registered_main_class_with_two_sessions_is_refused_before_running(tmp_p
     with pytest.raises(SpecError, match="registered from __main__.*cannot import"):
         slm_lab.api.prepare_spec(dqn_spec(tmp_path, 2, "MainDQN"), "s")
     assert slm_lab.api.prepare_spec(dqn_spec(tmp_path, 1, "MainDQN"), "s")  # one session runs in-process
+
+
+def test_extending_md_example_validates_its_own_keys_and_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples" / "plugins"))
+    spec = dqn_spec(tmp_path, 1, "my_algos:MellowDQN")
+    del spec["agent"][0]["algorithm"]["marker_dir"]
+    spec["agent"][0]["algorithm"]["omega"] = -1.0
+    with pytest.raises(SpecError, match="omega"):
+        slm_lab.api.prepare_spec(spec, "mellow")
+    spec["agent"][0]["algorithm"]["typo_key"] = 1
+    spec["agent"][0]["algorithm"]["omega"] = 10.0
+    with pytest.raises(SpecError, match="typo_key"):  # its own model decides: unknown keys are errors
+        slm_lab.api.prepare_spec(spec, "mellow")
+    del spec["agent"][0]["algorithm"]["typo_key"]
+    result = slm_lab.train(spec, "mellow")
+    assert result.metrics["num_failed_sessions"] == 0 and "my_algos" in sys.modules
