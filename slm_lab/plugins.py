@@ -30,30 +30,32 @@ def is_plugin_name(name: Any) -> bool:
     return isinstance(name, str) and (":" in name or name in _registered or name in _env_entries())
 
 
+# filled by the agent packages as they are imported (agent/algorithm, agent/memory, agent/net):
+# kind -> (built-in registry, the base classes a plugin must subclass)
+_KINDS: dict[str, tuple[dict[str, type], tuple[type, ...]]] = {}
+
+
+def declare_kind(kind: str, registry: dict[str, type], bases: tuple[type, ...]) -> None:
+    """Called by an agent package: its built-ins and what a plugin of `kind` must subclass."""
+    _KINDS[kind] = (registry, bases)
+
+
+def _kind(kind: str) -> tuple[dict[str, type], tuple[type, ...]]:
+    if kind not in _KINDS:
+        # the spec layer never imports the agent layer; it is loaded by name, as a plugin's own module
+        # is, only when a spec names a plugin (slm_lab.agent declares every kind when imported)
+        importlib.import_module("slm_lab.agent")
+    return _KINDS[kind]
+
+
 def builtins(kind: str) -> dict[str, type]:
-    """The lab's own classes of `kind` (imports torch)."""
-    if kind == "algorithm":
-        from slm_lab.agent.algorithm import ALGORITHMS as registry
-    elif kind == "memory":
-        from slm_lab.agent.memory import MEMORIES as registry
-    else:
-        from slm_lab.agent.net import NETS as registry
-    return dict(registry.items())
+    """The lab's own classes of `kind`."""
+    return dict(_kind(kind)[0].items())
 
 
 def base_classes(kind: str) -> tuple[type, ...]:
     """What a plugin of `kind` must subclass."""
-    if kind == "algorithm":
-        from slm_lab.agent.algorithm.base import Algorithm
-
-        return (Algorithm,)
-    if kind == "net":
-        from torch import nn
-
-        return (nn.Module,)
-    from slm_lab.agent.memory import OnPolicyBatchReplay, OnPolicyReplay, Replay
-
-    return (Replay, OnPolicyReplay, OnPolicyBatchReplay)
+    return _kind(kind)[1]
 
 
 def _base_names(kind: str) -> str:

@@ -187,7 +187,7 @@ def check_file(spec_file: str | Path, spaces: bool = True) -> list[str]:
             spec = validate(build_raw(raw, name, variables=variables))
             check_env_names(spec, where=name)
             if spaces:
-                from slm_lab.env.spaces import check_spec_spaces  # imports gymnasium, not torch
+                from slm_lab.env.space_check import check_spec_spaces  # imports gymnasium, not torch
 
                 check_spec_spaces(spec, where=name)
     return list(specs)

@@ -12,7 +12,7 @@ from slm_lab.agent.algorithm.ppo import PPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
-from slm_lab.plugins import Registry
+from slm_lab.plugins import Registry, declare_kind
 from slm_lab.spec.plugin_schema import family
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 ALGORITHMS: dict[str, type[Algorithm]] = Registry("algorithm", {
     "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
 })
+declare_kind("algorithm", ALGORITHMS, (Algorithm,))
 
 
 def check_action_spaces(spec: Spec) -> None:

@@ -1,11 +1,14 @@
 """Networks and the builders for their optimizer, lr scheduler and loss."""
 
+from torch import nn
+
 from slm_lab.agent.net.conv import ConvNet
 from slm_lab.agent.net.mlp import MLPNet
 from slm_lab.agent.net.recurrent import RecurrentNet
-from slm_lab.plugins import Registry
+from slm_lab.plugins import Registry, declare_kind
 
 # built-ins; a `module:Class` or registered name is resolved on lookup (slm_lab/plugins.py)
 NETS = Registry("net", {"MLPNet": MLPNet, "ConvNet": ConvNet, "RecurrentNet": RecurrentNet})
+declare_kind("net", NETS, (nn.Module,))
 
 __all__ = ["ConvNet", "MLPNet", "NETS", "RecurrentNet"]
