@@ -9,9 +9,12 @@ from slm_lab.agent.algorithm.base import Algorithm, require_action_kind
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
+from slm_lab.agent.algorithm.random_policy import RandomPolicy
+from slm_lab.agent.algorithm.recurrent_ppo import RecurrentPPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
+from slm_lab.agent.algorithm.snapshot import SnapshotPlayer
 from slm_lab.plugins import Registry, declare_kind
 from slm_lab.spec.plugin_schema import family
 
@@ -20,7 +23,9 @@ if TYPE_CHECKING:
 
 # built-ins; a `module:Class` or registered name is resolved on lookup (slm_lab/plugins.py)
 ALGORITHMS: dict[str, type[Algorithm]] = Registry("algorithm", {
-    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
+    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "RecurrentPPO": RecurrentPPO, "SAC": SAC,
+    "Random": RandomPolicy,
+    "Snapshot": SnapshotPlayer,
 })
 declare_kind("algorithm", ALGORITHMS, (Algorithm,))
 
@@ -46,4 +51,5 @@ def check_action_spaces(spec: Spec) -> None:
             require_action_kind(family(spec.agent[a].algorithm) or spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "RecurrentPPO", "Reinforce",
+           "SAC", "SARSA", "SnapshotPlayer", "check_action_spaces"]
