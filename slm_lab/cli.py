@@ -244,6 +244,33 @@ def check(spec_files: list[str] = typer.Argument(..., help="Spec files to valida
 
 
 @app.command()
+def migrate(
+    old_file: Path = typer.Argument(..., help="A spec file of SLM Lab v4 or v5 (kengz/SLM-Lab)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the converted specs (default: print them)."),
+) -> None:
+    """Convert an SLM Lab v4 / v5 spec file; print one line per key dropped or not mapped (docs/SPEC.md)."""
+    import json
+
+    from slm_lab.spec.errors import SpecError
+    from slm_lab.spec.migrate import migrate_file
+
+    try:
+        new, notes = migrate_file(old_file)
+    except SpecError as e:
+        fail(str(e))
+    for line in notes:
+        typer.echo(line, err=True)
+    text = json.dumps(new, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from slm_lab.lib import io
+
+    io.write_text(out, text)
+    typer.echo(f"wrote: {out} ({', '.join(new)})", err=True)
+
+
+@app.command()
 def plot(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (trials, or searches whose trial_<i> folders are compared)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),

@@ -27,6 +27,7 @@ from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.signals import ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
+from slm_lab.lib.spawn import clean_main
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -180,7 +181,8 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
         manager = SyncManager(ctx=ctx)
-        manager.start(_helper_process_init)
+        with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
+            manager.start(_helper_process_init)
         interrupted: list[int] = []
         with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
                 stop_signals() as stop:
@@ -191,8 +193,9 @@ class Trial:
             def submit_next() -> None:
                 # one session per free worker, never queued ahead: a stop then starts nothing new
                 s = queued.pop(0)
-                futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
-                                    not self.show_progress, self.resume)] = s
+                with clean_main():  # the pool spawns a worker as a session is submitted
+                    futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
+                                        not self.show_progress, self.resume)] = s
 
             for _ in range(min(workers, len(queued))):
                 submit_next()

@@ -12,6 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from slm_lab.spec.plugin_schema import family, with_plugins
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
 SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
@@ -452,14 +453,15 @@ class AgentSpec(Strict):
     name: str = "agent"
     # agents of one multi-agent env that share a team name also get the team's tables and graphs
     team: str | None = Field(default=None, min_length=1)
-    algorithm: AlgorithmSpec
-    memory: MemorySpec
-    net: NetSpec = Field(default_factory=MLPNetSpec)
+    # a built-in name, or a plugin: `module:Class` or a name given to slm_lab.register (spec/plugin_schema.py)
+    algorithm: with_plugins("algorithm", AlgorithmSpec, _AlgorithmBase)  # type: ignore[valid-type]
+    memory: with_plugins("memory", MemorySpec, ReplaySpec)  # type: ignore[valid-type]
+    net: with_plugins("net", NetSpec, _NetBase, default="MLPNet") = Field(default_factory=MLPNetSpec)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _memory_fits_algorithm(self) -> "AgentSpec":
-        allowed = ALGORITHM_MEMORIES[self.algorithm.name]
-        if self.memory.name not in allowed:
+        allowed = ALGORITHM_MEMORIES.get(family(self.algorithm))
+        if allowed is not None and family(self.memory) not in allowed:
             raise ValueError(
                 f"memory {self.memory.name} does not fit algorithm {self.algorithm.name} (use one of: {', '.join(allowed)})"
             )
@@ -478,7 +480,7 @@ class AgentSpec(Strict):
 
     @model_validator(mode="after")
     def _dueling_needs_q(self) -> "AgentSpec":
-        if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
+        if self.net.dueling and family(self.algorithm) not in Q_ALGORITHMS:
             raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
         return self
 
@@ -663,7 +665,7 @@ class Spec(Strict):
             for e, env in enumerate(self.env):
                 if self.body.product == "inner" and a != e:
                     continue
-                net = agent.net.type
+                net = family(agent.net)
                 if env.is_atari() and net != "ConvNet":
                     raise ValueError(f"agent[{a}].net.type: {net} cannot take the Atari frames of env[{e}] (images); use ConvNet")
                 if net == "RecurrentNet" and env.stack_size() < 2:

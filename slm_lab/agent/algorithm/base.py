@@ -25,6 +25,7 @@ from slm_lab.agent.policy import (
 )
 from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
+from slm_lab.spec.plugin_schema import family
 from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
 
 
@@ -52,7 +53,7 @@ class Algorithm:
     STATS: tuple[str, ...] = ("loss", "entropy")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
-        require_action_kind(spec.algorithm.name, spaces.is_discrete)
+        require_action_kind(family(spec.algorithm) or spec.algorithm.name, spaces.is_discrete)
         self.spec = spec
         self.algo_spec = spec.algorithm
         self.net_spec = spec.net
