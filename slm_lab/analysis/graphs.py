@@ -2,9 +2,9 @@
 
 Each graph is first described backend-free (a `Chart` of `Panel`s holding lines, CI bands,
 reference lines and scatter points), then drawn twice: a PNG with matplotlib's Agg
-renderer (no display, no browser) and a self-contained interactive HTML page with plotly
-(`include_plotlyjs=True`, so it opens offline). matplotlib and plotly are imported only
-inside the renderers.
+renderer (no display, no browser) and an interactive HTML page with plotly that loads the
+data dir's one shared copy of plotly.js (html_page.py; it opens offline). matplotlib and
+plotly are imported only inside the renderers.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def _json_x(x: np.ndarray) -> list:
 
 
 def render_html(chart: Chart) -> str:
-    """Draw a chart as a self-contained interactive plotly page (plotly.js inlined)."""
+    """Draw a chart as an interactive plotly page that loads the shared plotly.js (html_page.py)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -266,7 +266,9 @@ def render_html(chart: Chart) -> str:
     fig.update_layout(title={"text": chart.title}, template="plotly_white",
                       height=int(260 * chart.nrows + 120), width=None if chart.ncols == 1 else 420 * chart.ncols,
                       margin={"l": 60, "r": 30, "t": 80, "b": 50})
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+    from slm_lab.analysis.html_page import figure_page
+
+    return figure_page(fig.to_json(), chart.title)
 
 
 def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:
@@ -276,6 +278,9 @@ def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:
     html = out_prefix.with_name(out_prefix.name + ".html")
     data = render_png(chart)
     io.atomic_write(png, lambda f: f.write(data), binary=True)
+    from slm_lab.analysis.html_page import ensure_plotly_js
+
+    ensure_plotly_js(html)
     io.write_text(html, render_html(chart))
     return png, html
 
