@@ -259,11 +259,14 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before
 
 
 @app.command()
-def clear(unity: bool = typer.Option(False, "--unity", help="Also remove the downloaded Unity env binaries.")) -> None:
-    """Remove caches: __pycache__ and tool caches in the project (and Unity downloads with --unity)."""
+def clear(
+    unity: bool = typer.Option(False, "--unity", help="Also remove the downloaded Unity env binaries."),
+    baselines: bool = typer.Option(False, "--baselines", help="Also remove the measured random-policy baselines (measured again on next use)."),
+) -> None:
+    """Remove caches: __pycache__ and tool caches in the project (Unity downloads with --unity, measured baselines with --baselines)."""
     from slm_lab.control.ops import clear as clear_caches
 
-    removed = clear_caches(unity)
+    removed = clear_caches(unity, baselines=baselines)
     typer.echo(f"removed {len(removed)} cache folder(s)")
 
 
