@@ -115,6 +115,9 @@ def session_end(session_dir: Path, spec: Spec, final: bool = True) -> dict[str, 
     try:
         graphs.write_chart(graphs.session_chart(data.train, data.eval, rand, f"{spec.name} {session_dir.name}"),
                            session_dir / "session_graph")
+        from slm_lab.analysis.diagnostics import plot_session_diagnostics
+
+        plot_session_diagnostics(session_dir, data.train, f"{spec.name} {session_dir.name}")
     except Exception:  # a graph must never cost the run its metrics
         logger.warning("session graph of %s failed", session_dir, exc_info=True)
     if final:
@@ -151,6 +154,9 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
     io.write_csv(trial_dir / "trial_metrics.csv", trial_metrics_frame(metrics, sessions, failed))
     try:
         graphs.plot_trial(trial_dir, [data for _, data, _ in done], rand, spec.name)
+        from slm_lab.analysis.diagnostics import plot_trial_diagnostics
+
+        plot_trial_diagnostics(trial_dir, [data for _, data, _ in done], spec.name)
     except Exception:
         logger.warning("trial graphs of %s failed", trial_dir, exc_info=True)
     write_trial_report(trial_dir, spec, metrics, sessions, failed)
@@ -249,7 +255,7 @@ def write_trial_report(trial_dir: Path, spec: Spec, metrics: dict[str, Any], ses
                                 for c in cols)
                 body += f"<tr><td><a href=\"session_{idx}/\">{idx}</a></td><td>ok</td>{cells}</tr>"
         parts += ["<h2>Sessions</h2>", f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div>"]
-    trial_pngs = [trial_dir / f"trial_graph_{k}.png" for k in ("return", "strength")]
+    trial_pngs = [trial_dir / f"trial_graph_{k}.png" for k in ("return", "strength", "diagnostics")]
     trial_pngs = [p for p in trial_pngs if p.exists()]
     if trial_pngs:
         parts.append("<h2>Trial graphs</h2>")
