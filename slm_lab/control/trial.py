@@ -108,6 +108,9 @@ class Trial:
                      for a, e in labels}
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
             io.write_json(self.dir / "trial_metrics.json", {"pairs": pairs, "failed": self.failed})
+        from slm_lab.analysis.tracking import log_trial
+
+        log_trial(self.dir, self.spec)  # meta.tracking: MLflow / W&B (a no-op when unset)
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
         return metrics
 
