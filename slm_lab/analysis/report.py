@@ -282,6 +282,12 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
         graphs.plot_experiment(experiment_df, list(search_keys), exp_dir / "experiment_graph")
     except Exception:
         logger.warning("experiment graph of %s failed", exp_dir, exc_info=True)
+    try:
+        from slm_lab.analysis.search_graphs import plot_parallel
+
+        plot_parallel(experiment_df, list(search_keys), exp_dir / "experiment_parallel")
+    except Exception:
+        logger.warning("parallel coordinates of %s failed", exp_dir, exc_info=True)
     df = experiment_df.copy()
     if "strength" in df.columns:
         df = df.sort_values("strength", ascending=False, na_position="last", kind="stable")
@@ -306,6 +312,9 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
     if png.exists():
         parts += ["<h2>Fitness vs hyperparameters</h2>",
                   _figure_html(png, exp_dir, "each metric vs each searched value, colour = strength")]
+    if (exp_dir / "experiment_parallel.html").exists():
+        parts.append("<p><a href=\"experiment_parallel.html\">Parallel coordinates</a> over the searched values, "
+                     "coloured by strength</p>")
     path = exp_dir / "report.html"
     io.write_text(path, _page(f"{title}: search report", "\n".join(parts)))
     return path
