@@ -8,13 +8,16 @@ next episode's first. `terminated` and `truncated` stay separate all the way out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from slm_lab.env import wrappers
+import slm_lab.env.wrappers as wrappers
 from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
+from slm_lab.env.snapshot import load_vector_env_state, vector_env_state
+from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
 
@@ -167,6 +170,38 @@ class GymEnv:
     def norm_state_dict(self) -> dict:
         """Observation / reward normalization statistics (empty without normalization)."""
         return wrappers.norm_state_dict(self.venv)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The clock, the episodes under way and finished-but-unlogged, the normalizers and,
+        where it can be captured (env/snapshot.py), the simulation itself under "sim"."""
+        import torch
+
+        state: dict[str, Any] = {
+            **self.clock.state_dict(),
+            "finished": [[int(b), float(r), int(n)] for b, r, n in self.finished],
+            "returns": torch.as_tensor(self.body_returns.copy()), "lengths": torch.as_tensor(self.body_lengths.copy()),
+            "norm": self.norm_state_dict(),
+        }
+        sim = vector_env_state(self.venv)
+        if sim is not None:
+            state["sim"] = sim
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore what `state_dict` saved. True: the simulation is back too, so the env goes
+        on without a reset. False: the caller must reset it; the seed is moved on so that the
+        reset does not replay the run's first episodes."""
+        self.clock.load_state_dict(state)
+        self.finished = [(int(b), float(r), int(n)) for b, r, n in state["finished"]]
+        if state.get("norm"):
+            self.load_norm_state_dict(state["norm"])
+        if "sim" not in state:
+            self.seed = derive_seed(self.seed, self.clock.frame, 1)
+            return False
+        load_vector_env_state(self.venv, state["sim"])
+        self.body_returns[:] = state["returns"].numpy()
+        self.body_lengths[:] = state["lengths"].numpy()
+        return True
 
     def load_norm_state_dict(self, state: dict) -> None:
         wrappers.load_norm_state_dict(self.venv, state)

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 from slm_lab.env.clock import Clock
+from slm_lab.lib.seeding import derive_seed
 from slm_lab.env.gymnasium import BodySpaces, StepResult
 from slm_lab.lib.logger import get_logger
 from slm_lab.spec.errors import SpecError
@@ -221,6 +222,17 @@ class PettingZooEnv:
             state = next_state
         self.clock.tick(self.num_bodies, n_done)
         return StepResult(state, next_state, reward, terminated, truncated)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The clock and finished-but-unlogged episodes (a PettingZoo env's game cannot be captured: a resume resets it)."""
+        return {**self.clock.state_dict(), "finished": [[int(b), float(r), int(n)] for b, r, n in self.finished]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """False: the game itself is not restored, the caller resets the env."""
+        self.clock.load_state_dict(state)
+        self.finished = [(int(b), float(r), int(n)) for b, r, n in state["finished"]]
+        self.seed = derive_seed(self.seed, self.clock.frame, 1)  # the reset must not replay the first episodes
+        return False
 
     def drain_finished(self) -> list[tuple[int, float, int]]:
         out, self.finished = self.finished, []

@@ -328,6 +328,16 @@ class UnityEnv:
         self._n_agents = {name: len(msg["agents"]) for name, msg in burst.items()}
         self._send_order = self._order(burst[self.brain.name])
 
+    def state_dict(self) -> dict[str, Any]:
+        """The clock and finished-but-unlogged episodes (a Unity player's game cannot be captured: a resume resets it)."""
+        return {**self.clock.state_dict(), "finished": [[int(b), float(r), int(n)] for b, r, n in self.finished]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """False: the game itself is not restored, the caller resets the env."""
+        self.clock.load_state_dict(state)
+        self.finished = [(int(b), float(r), int(n)) for b, r, n in state["finished"]]
+        return False
+
     def drain_finished(self) -> list[tuple[int, float, int]]:
         out, self.finished = self.finished, []
         return out

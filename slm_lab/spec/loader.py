@@ -77,6 +77,8 @@ def parse_assignment(text: str, what: str = "override") -> tuple[str, Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         parsed = value
+    except RecursionError:
+        raise SpecError(f"{what} '{key}': the value is nested too deeply") from None
     return key, parsed
 
 

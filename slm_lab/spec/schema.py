@@ -8,10 +8,12 @@ agent/ (the single source of truth for what can be built).
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
+SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
 UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
@@ -511,7 +513,8 @@ SEARCH_KINDS = (
 class Spec(Strict):
     """One named spec: agents, envs, their embodiment, run settings and a search space."""
 
-    name: str = "spec"
+    # it names the run folder data/{name}_{timestamp}: a name, never a path
+    name: Annotated[str, Field(min_length=1, max_length=128)] = "spec"
     agent: list[AgentSpec] = Field(min_length=1)
     env: list[EnvSpec] = Field(min_length=1)
     body: BodySpec = Field(default_factory=BodySpec)
@@ -519,6 +522,14 @@ class Spec(Strict):
     search: dict[str, Any] = Field(default_factory=dict)
     # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
     spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name_not_a_path(cls, name: str) -> str:
+        if not re.fullmatch(SPEC_NAME_PATTERN, name) or set(name) == {"."}:
+            raise ValueError(f"{json.dumps(name)} is not a name: it names the run folder, so only letters, digits, "
+                             "_ - and . (no path separators, not . or ..)")
+        return name
 
     @model_validator(mode="after")
     def _aeb_space(self) -> "Spec":

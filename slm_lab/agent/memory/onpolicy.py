@@ -40,6 +40,16 @@ class OnPolicyBatchReplay:
     def ready(self) -> bool:
         return self.t >= self.horizon
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The rollout so far (at most `training_frequency` steps), so a resume continues it."""
+        return {"t": np.asarray(self.t, dtype=np.int64), **{k: v.copy() for k, v in self.arrays.items()}}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        arrays = {k: np.array(v, copy=True) for k, v in state.items() if k != "t"}
+        if arrays and any(len(v) != self.horizon for v in arrays.values()):
+            raise ValueError(f"a rollout of {len(next(iter(arrays.values())))} steps, this memory holds {self.horizon}")
+        self.t, self.arrays = int(np.asarray(state["t"]).item()), arrays
+
     def sample(self) -> dict[str, torch.Tensor]:
         """The whole rollout; the memory starts empty again (arrays are reused, so copy)."""
         batch = _to_tensors({k: v.copy() for k, v in self.arrays.items()})
