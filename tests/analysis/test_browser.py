@@ -58,7 +58,7 @@ def test_report_renders_in_chromium(chromium, trial, tmp_path):
 def test_plotly_graph_renders_in_chromium(chromium, trial):
     result = chromium((trial / "trial_graph_return.html").as_uri(), "--dump-dom", "--virtual-time-budget=10000")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert 'class="main-svg"' in result.stdout  # plotly drew its SVG: the inlined plotly.js ran
+    assert 'class="main-svg"' in result.stdout  # plotly drew its SVG: the shared plotly.js loaded and ran
 
 
 def test_comparison_report_and_graphs_render_in_chromium(chromium, tmp_path, make_trial):
