@@ -160,3 +160,63 @@ def log_trial(trial_dir: Path, spec: Any) -> dict[str, Any]:
         except Exception:  # a tracker must never cost the run its results
             logger.warning("logging %s to %s failed", trial_dir, name, exc_info=True)
     return done
+
+
+def _mlflow_video(video: Path, trial_dir: Path, spec: Any, uri: str | None, project: str) -> str:
+    """Add the video to the trial's MLflow run (found by its trial-folder tag), else to a new run."""
+    from mlflow.tracking import MlflowClient
+
+    if uri is None:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = (io.data_root() / "mlruns").resolve().as_uri()
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(project)
+    experiment = found.experiment_id if found else client.create_experiment(project)
+    tag = str(trial_dir.resolve()).replace("'", "\\'")
+    runs = client.search_runs([experiment], filter_string=f"tags.`slm_lab.trial_dir` = '{tag}'", max_results=1)
+    run_id = runs[0].info.run_id if runs else client.create_run(
+        experiment, run_name=f"{trial_dir.parent.name}/{trial_dir.name} enjoy",
+        tags={"slm_lab.trial_dir": str(trial_dir.resolve())}).info.run_id
+    client.log_artifact(run_id, str(video), artifact_path=f"videos/{video.parent.parent.name}")
+    if not runs:
+        client.set_terminated(run_id)
+    return run_id
+
+
+def _wandb_video(video: Path, trial_dir: Path, project: str) -> Path:
+    """A small offline W&B run holding the video file (wandb sync uploads it with the trial's)."""
+    import wandb
+
+    root = io.data_root()
+    root.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(mode="offline", project=project, dir=str(root), reinit="create_new",
+                     name=f"{trial_dir.parent.name}/{trial_dir.name} enjoy", job_type="enjoy")
+    try:
+        run.save(str(video), base_path=str(video.parent.parent.parent), policy="now")
+        folder = Path(run.dir).parent
+    finally:
+        run.finish()
+    return folder
+
+
+def log_video(video: Path, spec: Any) -> dict[str, Any]:
+    """`enjoy --record` made `video` (in <trial>/session_<j>/video/): send it where meta.tracking says."""
+    tracking = getattr(spec.meta, "tracking", None)
+    if tracking is None:
+        return {}
+    video = Path(video)
+    trial_dir = video.parent.parent.parent
+    project = tracking.project or spec.name
+    done: dict[str, Any] = {}
+    for name, enabled, log in (("mlflow", tracking.mlflow, lambda: _mlflow_video(video, trial_dir, spec,
+                                                                                 tracking.mlflow_uri, project)),
+                               ("wandb", tracking.wandb, lambda: _wandb_video(video, trial_dir, project))):
+        if not enabled:
+            continue
+        try:
+            done[name] = log()
+        except ImportError:
+            logger.warning("meta.tracking.%s is on but %s is not installed: pip install 'slm_lab[tracking]'", name, name)
+        except Exception:
+            logger.warning("logging the video %s to %s failed", video, name, exc_info=True)
+    return done

@@ -128,3 +128,18 @@ def test_wandb_offline_run_holds_the_spec_and_the_scalars(tmp_path, make_trial, 
                for r in records if r.WhichOneof("record_type") == "summary" for i in r.summary.update}
     metrics = io.read_json(trial_dir / "trial_metrics.json")["trial"]
     assert summary["trial/strength"] == pytest.approx(metrics["strength"])
+
+
+def test_enjoy_video_joins_the_trials_mlflow_run(tmp_path, make_trial, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("SLM_LAB_DATA_DIR", str(tmp_path / "data"))
+    trial_dir, spec, dirs = tracked_trial(tmp_path, make_trial, mlflow=True)
+    run_id = tracking.log_trial(trial_dir, spec)["mlflow"]
+    video = dirs[0] / "video" / "enjoy_1.gif"
+    video.parent.mkdir()
+    video.write_bytes(b"GIF89a fake frames")
+    assert tracking.log_video(video, spec)["mlflow"] == run_id
+    client = MlflowClient(tracking_uri=(tmp_path / "data" / "mlruns").as_uri())
+    assert [a.path for a in client.list_artifacts(run_id, "videos/session_0")] == ["videos/session_0/enjoy_1.gif"]
