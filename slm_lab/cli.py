@@ -113,7 +113,7 @@ def run(
     var: list[str] = typer.Option([], "--var", help="Value for a ${name} placeholder: --var env=CartPole-v1"),
     jobs_file: Path = typer.Option(Path("config/experiments.json"), "--jobs", help="Job schedule used with no arguments."),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="search/benchmark: join the Ray cluster at ADDRESS (default: $RAY_ADDRESS, else start Ray here)."),
+        None, "--ray-address", help="train: run the sessions as Ray tasks on the cluster at ADDRESS; search/benchmark: run the trials there (default: $RAY_ADDRESS, else train runs locally and search starts Ray here)."),
     record: bool = typer.Option(False, "--record", help="enjoy: also save a video of one greedy episode in <session dir>/video/."),
     record_to: Optional[Path] = typer.Option(None, "--record-to", help="enjoy: the video file to write, .mp4 or .gif (implies --record)."),
 ) -> None:

@@ -115,6 +115,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
     total = 0.0
     try:
         state = env.reset()
+        agent.reset_greedy_state()
         writer.add(_rgb(env.venv.render()))
         for _ in range(max_steps):
             result = env.step(agent.act_greedy(state))
@@ -124,7 +125,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
             writer.add(_rgb(env.venv.render()))
             state = result.state
         finished = env.drain_finished()
-        total = float(finished[0][1]) if finished else float(env.body_returns[0])
+        total = float(finished[0][1]) if finished else float(env.episodes.returns[0])
         writer.close()
         os.replace(tmp, path)
     except BaseException:

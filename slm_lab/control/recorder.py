@@ -2,7 +2,9 @@
 
 A session with one agent in one env writes its tables straight into the session folder; with
 several pairs each pair writes into `session_j/a{a}_e{e}/`, so every env and every agent of a
-multi-env or multi-agent spec has its own curves, metrics and graphs.
+multi-env or multi-agent spec has its own curves, metrics and graphs. Rows are appended to the
+tables one line at a time (lib/tables.py); a recorder's state is its return windows and episode
+count, and a resume cuts its tables back to the checkpoint (`load_state_dict`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from slm_lab.aeb import place_actions, take_bodies
 from slm_lab.lib.layout import TableLayout, pair_name
 from slm_lab.lib.tables import append_row, read_table, write_table
 
@@ -136,20 +139,25 @@ def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
     """One greedy episode in every body of `env`; each actor (agent, its body indices) acts for
     its bodies. Returns the return of each body."""
     state = env.reset()
+    for agent, _ in actors:  # a greedy policy with memory starts every body's episode afresh
+        agent.reset_greedy_state()
     returns = np.zeros(env.num_bodies)
     running = np.ones(env.num_bodies, dtype=bool)
     while running.any():
         if len(actors) == 1 and len(actors[0][1]) == env.num_bodies:
-            action = actors[0][0].act_greedy(state)
-        else:
-            parts = {tuple(bodies): agent.act_greedy(state[bodies]) for agent, bodies in actors}
-            first = next(iter(parts.values()))
-            action = np.zeros((env.num_bodies, *first.shape[1:]), dtype=first.dtype)
-            for bodies, act in parts.items():
-                action[list(bodies)] = act
+            action = actors[0][0].act_greedy(take_bodies(state, None, actors[0][0].spaces.obs_dim))
+        else:  # each agent sees its own bodies' columns (a multi-agent env pads them to the widest)
+            action = None
+            for agent, bodies in actors:
+                act = agent.act_greedy(take_bodies(state, bodies, agent.spaces.obs_dim))
+                action = place_actions(act, action, env.num_bodies, bodies)
         result = env.step(action)
         returns += np.where(running, result.reward, 0.0)
-        running &= ~(result.terminated | result.truncated)
+        done = result.terminated | result.truncated
+        running &= ~done
+        if done.any():
+            for agent, bodies in actors:
+                agent.reset_greedy_state(done[bodies])
         state = result.state
     env.drain_finished()
     return returns

@@ -140,7 +140,10 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
     setup_logging(level, RunLayout(trial_dir).log_txt)
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
     with _interruptible(trial_dir):
-        metrics = Trial(spec, trial_dir, 0, show_progress).run()
+        from slm_lab.control.ray_cluster import ray_address as resolve_address
+
+        # --ray-address / RAY_ADDRESS: the sessions run as Ray tasks on that cluster (control/ray_sessions.py)
+        metrics = Trial(spec, trial_dir, 0, show_progress, ray_address=resolve_address(ray_address)).run()
     metrics["run_dir"] = str(trial_dir)
     return metrics
 

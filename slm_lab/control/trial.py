@@ -21,7 +21,7 @@ from typing import Any
 
 from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
-from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.control.session import pair_labels, pair_spec, team_label, team_spec, ProgressFn, Session, SessionDiverged, run_session
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
@@ -86,8 +86,9 @@ class Trial:
     """Runs the sessions of one spec and writes the trial folder."""
 
     def __init__(self, spec: Spec, trial_dir: Path, trial_index: int = 0, show_progress: bool | None = None,
-                 resume: bool = False, on_progress: ProgressFn | None = None) -> None:
+                 resume: bool = False, on_progress: ProgressFn | None = None, ray_address: str | None = None) -> None:
         self.spec = resolve_seeds(spec, trial_index)
+        self.ray_address = ray_address  # run the sessions as Ray tasks on that cluster (control/ray_sessions.py)
         # also told every session's progress (frame, return_ma): a search reports it to Ray Tune
         self.on_progress = on_progress
         self.resume = resume  # keep finished sessions, continue the others (control/resume.py)
@@ -111,9 +112,18 @@ class Trial:
 
         for env_spec in self.spec.env:  # measured once here, not once per parallel session
             random_baseline(env_spec)
+        from slm_lab.spec.aeb_check import pair_bodies
+
+        for a, e in pair_labels(self.spec):  # and each agent's own bodies of a multi-agent env
+            random_baseline(self.spec.env[e], bodies=pair_bodies(self.spec, a, e))
         with TrialProgress(self.spec, self.show_progress) as bar:
             progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
-            if n == 1 and todo:
+            if self.ray_address and todo:
+                from slm_lab.control.ray_sessions import run_sessions_on_ray
+
+                for s, reason in run_sessions_on_ray(self.spec, self.dir, self.index, todo, self.ray_address, self.resume).items():
+                    self.failed[s] = _record_failure(dirs[s], s, reason)
+            elif n == 1 and todo:
                 self._run_in_process(dirs[0], progress)
             elif todo:
                 self._run_parallel(dirs, progress, todo)
@@ -127,7 +137,14 @@ class Trial:
                                                 [SessionLayout(d).pair(a, e).dir for d in dirs], self.failed)
                      for a, e in labels}
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
-            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, "failed": self.failed})
+            from slm_lab.spec.aeb_check import team_envs
+
+            teams = {team_label(t, e): trial_end(self.dir / team_label(t, e), team_spec(self.spec, t, e, members),
+                                                 [d / team_label(t, e) for d in dirs], self.failed)
+                     for t, e, members in team_envs(self.spec)}
+            if teams:
+                metrics["teams"] = teams
+            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, **({"teams": teams} if teams else {}), "failed": self.failed})
         from slm_lab.analysis.tracking import log_trial
 
         log_trial(self.dir, self.spec)  # meta.tracking: MLflow / W&B (a no-op when unset)
@@ -171,17 +188,24 @@ class Trial:
         with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
                 stop_signals() as stop:
             updates = manager.Queue()
-            futures = {
-                pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
-                for s in (range(len(dirs)) if todo is None else todo)
-            }
+            queued = list(range(len(dirs)) if todo is None else todo)
+            futures: dict[Any, int] = {}
+
+            def submit_next() -> None:
+                # one session per free worker, never queued ahead: a stop then starts nothing new
+                s = queued.pop(0)
+                futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
+                                    not self.show_progress, self.resume)] = s
+
+            for _ in range(min(workers, len(queued))):
+                submit_next()
             children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
                 pending, forwarded = set(futures), False
                 while pending:
                     if stop.requested and not forwarded:
                         forwarded = True
-                        pool.shutdown(wait=False, cancel_futures=True)  # sessions not started stay to do
+                        queued.clear()  # sessions not started stay to do: train@ runs them
                         if stop.signum != signal.SIGINT:  # Ctrl-C reaches the sessions by itself; SIGTERM does not
                             for pid in children:
                                 _interrupt(pid)
@@ -189,11 +213,14 @@ class Trial:
                     for fut in [f for f in pending if f.done()]:
                         pending.discard(fut)
                         s = futures[fut]
-                        exc = None if fut.cancelled() else fut.exception()
-                        if isinstance(exc, KeyboardInterrupt) or fut.cancelled():
-                            interrupted.append(s)  # stopped at a safe point (or never started): resumable
+                        exc = fut.exception()
+                        if isinstance(exc, KeyboardInterrupt):
+                            interrupted.append(s)  # stopped at a safe point, checkpoint kept: resumable
                         elif exc is not None:
                             self.failed[s] = _record_failure(dirs[s], s, exc)
+                        if queued and not stop.requested:
+                            submit_next()
+                            pending.add(next(reversed(futures)))
                 self._drain(updates, progress, timeout=0.0)
             finally:
                 for pid in children:

@@ -30,7 +30,7 @@ import numpy as np
 
 from slm_lab.env.clock import Clock
 from slm_lab.lib.seeding import derive_seed
-from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult
 from slm_lab.lib.logger import get_logger
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
@@ -48,6 +48,15 @@ def module_path(env_name: str) -> str:
     if not path or not all(part.isidentifier() for part in path.split(".")):
         raise SpecError(f"env {env_name!r}: {path!r} is not a module path like mpe2.simple_spread_v3")
     return path
+
+
+def import_module(env_name: str) -> Any:
+    """The module a `pettingzoo:<module>` name points at, or a SpecError naming the failure."""
+    path = module_path(env_name)
+    try:
+        return importlib.import_module(path)
+    except ImportError as e:
+        raise SpecError(f"env {env_name!r}: cannot import {path}: {e}") from None
 
 
 def _space_of(env_name: str, agent: str, obs_space: Any, act_space: Any) -> BodySpaces:
@@ -88,13 +97,11 @@ class PettingZooEnv:
         path = module_path(spec.name)
         if num_envs not in (None, 1):
             logger.debug("%s: bodies are the env's agents; num_envs=%s is ignored", spec.name, num_envs)
-        try:
-            module = importlib.import_module(path)
-        except ImportError as e:
-            raise SpecError(f"env {spec.name!r}: cannot import {path}: {e}") from None
+        module = import_module(spec.name)
         factory = getattr(module, "parallel_env", None)
         if not callable(factory):
-            raise SpecError(f"env {spec.name!r}: module {path} has no parallel_env() (PettingZoo parallel API)")
+            raise SpecError(f"env {spec.name!r}: module {path} has neither parallel_env() (PettingZoo parallel API) "
+                            "nor env() (AEC API)")
         try:
             self.penv = factory(**spec.kwargs)
         except TypeError as e:
@@ -120,9 +127,7 @@ class PettingZooEnv:
         self.clock = Clock(spec.max_frame)
         self.max_t = spec.max_t
         self.obs_dtype = np.float32
-        self.body_returns = np.zeros(self.num_bodies, dtype=np.float64)
-        self.length = 0  # all bodies share one episode clock
-        self.finished: list[tuple[int, float, int]] = []
+        self.episodes = EpisodeTracker(self.num_bodies)  # all bodies share one episode clock here
         self._seeded = False
 
     # --- spaces ---------------------------------------------------------------------------
@@ -160,6 +165,12 @@ class PettingZooEnv:
                 out.append([b])
         return out
 
+    def random_actions(self, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random joint action, each body within its own space (random baselines)."""
+        if self.is_discrete:
+            return np.array([rng.integers(0, self.agent_spaces[a].action_dim) for a in self.agent_ids])
+        return rng.uniform(self._low, self._high).astype(np.float32)
+
     # --- the GymEnv interface ---------------------------------------------------------------
 
     def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -175,13 +186,11 @@ class PettingZooEnv:
         missing = [a for a in self.agent_ids if a not in obs]
         if missing:
             raise SpecError(f"env {self.spec.name!r}: agents {missing} are absent after reset; the lab needs all possible_agents present")
-        self.body_returns[:] = 0.0
-        self.length = 0
+        self.episodes.restart()
         return self._stack(obs)
 
     def reset(self) -> np.ndarray:
         """Reset the env: [N, obs] for the N agents in `agent_ids` order."""
-        self.length = 0
         return self._reset_env()
 
     def _action_dict(self, action: np.ndarray) -> dict[str, Any]:
@@ -201,12 +210,11 @@ class PettingZooEnv:
         reward = np.array([rewards.get(a, 0.0) for a in ids], dtype=np.float32)
         terminated = np.array([bool(terms.get(a, False)) for a in ids])
         truncated = np.array([bool(truncs.get(a, False)) for a in ids])
-        self.length += 1
-        if self.max_t is not None and self.length >= self.max_t:
+        self.episodes.add(reward)
+        if self.max_t is not None and self.episodes.lengths[0] >= self.max_t:
             truncated |= ~terminated
         done = terminated | truncated
         next_state = self._stack(obs)
-        self.body_returns += reward
         n_done = 0
         if done.any():
             if not done.all():
@@ -215,8 +223,7 @@ class PettingZooEnv:
                     f"{self.spec.name}: agents {ended} ended before the others; the lab's PettingZoo adapter "
                     "needs every agent's episode to end on the same step"
                 )
-            self.finished.extend((b, float(self.body_returns[b]), self.length) for b in range(self.num_bodies))
-            n_done = self.num_bodies
+            n_done = self.episodes.end(done)
             state = self._reset_env()
         else:
             state = next_state
@@ -225,18 +232,17 @@ class PettingZooEnv:
 
     def state_dict(self) -> dict[str, Any]:
         """The clock and finished-but-unlogged episodes (a PettingZoo env's game cannot be captured: a resume resets it)."""
-        return {**self.clock.state_dict(), "finished": [[int(b), float(r), int(n)] for b, r, n in self.finished]}
+        return {**self.clock.state_dict(), "finished": self.episodes.state_dict()["finished"]}
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         """False: the game itself is not restored, the caller resets the env."""
         self.clock.load_state_dict(state)
-        self.finished = [(int(b), float(r), int(n)) for b, r, n in state["finished"]]
+        self.episodes.load_state_dict(state, running=False)
         self.seed = derive_seed(self.seed, self.clock.frame, 1)  # the reset must not replay the first episodes
         return False
 
-    def drain_finished(self) -> list[tuple[int, float, int]]:
-        out, self.finished = self.finished, []
-        return out
+    def drain_finished(self) -> list[Episode]:
+        return self.episodes.drain()
 
     def norm_state_dict(self) -> dict:
         """No observation / reward normalization here (GymEnv's interface)."""

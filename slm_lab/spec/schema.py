@@ -168,6 +168,12 @@ class RecurrentNetSpec(_NetBase):
     rnn_num_layers: PositiveInt = 1
 
 
+class StatefulRecurrentNetSpec(RecurrentNetSpec):
+    """An RNN whose hidden state is carried across env steps by the algorithm (RecurrentPPO)."""
+
+    type: Literal["StatefulRecurrentNet"] = "StatefulRecurrentNet"  # type: ignore[assignment]
+
+
 def net_type(value: Any) -> str:
     # `type` may be left out: MLPNet is the default net
     if isinstance(value, dict):
@@ -180,10 +186,11 @@ NetSpec = Annotated[
         Annotated[MLPNetSpec, Tag("MLPNet")],
         Annotated[ConvNetSpec, Tag("ConvNet")],
         Annotated[RecurrentNetSpec, Tag("RecurrentNet")],
+        Annotated[StatefulRecurrentNetSpec, Tag("StatefulRecurrentNet")],
     ],
     Discriminator(net_type),
 ]
-NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet")
+NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet", "StatefulRecurrentNet")
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -314,6 +321,26 @@ class PPOSpec(A2CSpec):
     minibatch_size: PositiveInt = 64
 
 
+class RecurrentPPOSpec(PPOSpec):
+    """PPO's keys plus the length of the sequences its recurrent net is trained on."""
+
+    name: Literal["RecurrentPPO"] = "RecurrentPPO"  # type: ignore[assignment]
+    # steps per training sequence (truncated BPTT); unset: each body's whole rollout of
+    # training_frequency steps. Minibatches are minibatch_size // seq_len whole sequences.
+    seq_len: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _sequences_fit(self) -> "RecurrentPPOSpec":
+        seq_len = self.seq_len or self.training_frequency
+        if self.training_frequency % seq_len:
+            raise ValueError(f"seq_len {seq_len} must divide training_frequency {self.training_frequency} "
+                             "(the rollout is cut into whole sequences)")
+        if self.minibatch_size % seq_len:
+            raise ValueError(f"minibatch_size {self.minibatch_size} must be a multiple of the sequence length {seq_len} "
+                             "(minibatches are groups of whole sequences)")
+        return self
+
+
 class SACSpec(_AlgorithmBase):
     """Soft actor-critic; continuous (tanh-squashed Gaussian) or discrete (softmax) actions."""
 
@@ -327,10 +354,34 @@ class SACSpec(_AlgorithmBase):
     target_entropy: float | None = None
 
 
+class RandomSpec(_AlgorithmBase):
+    """A uniformly random player that never learns (within the action mask where the env gives
+    one): the fixed opponent of multi-agent benchmarks."""
+
+    name: Literal["Random"] = "Random"
+
+
+class SnapshotSpec(_AlgorithmBase):
+    """Self-play: plays with frozen snapshots of agent `of` (itself never learns). Every
+    `snapshot_frequency` of that agent's frames a snapshot joins the pool (the last `last_k`
+    are kept); at each game's start the opponent is drawn by `pool`: the `latest` snapshot,
+    `uniform` over the pool, or `prioritized` towards snapshots the learner beats least,
+    weight (1 - win rate)^`priority_power` (the prioritized fictitious self-play of Vinyals
+    et al. 2019, AlphaStar)."""
+
+    name: Literal["Snapshot"] = "Snapshot"
+    of: NonNegativeInt = 0
+    pool: Literal["latest", "uniform", "prioritized"] = "uniform"
+    last_k: PositiveInt = 5
+    snapshot_frequency: PositiveInt = 5000
+    priority_power: PositiveFloat = 2.0
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec], Field(discriminator="name")
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, RandomSpec, SnapshotSpec],
+    Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -345,12 +396,17 @@ ALGORITHM_MEMORIES = {
     "DoubleDQN": OFF_POLICY_MEMORIES,
     "SARSA": ON_POLICY_MEMORIES,
     "PPO": ON_POLICY_MEMORIES,
+    "RecurrentPPO": ("OnPolicyBatchReplay",),  # fixed [T, B] rollouts, cut into sequences
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
+    "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
+    "Snapshot": MEMORY_NAMES,
 }
 
 
 class AgentSpec(Strict):
     name: str = "agent"
+    # agents of one multi-agent env that share a team name also get the team's tables and graphs
+    team: str | None = Field(default=None, min_length=1)
     algorithm: AlgorithmSpec
     memory: MemorySpec
     net: NetSpec = Field(default_factory=MLPNetSpec)
@@ -368,6 +424,14 @@ class AgentSpec(Strict):
     def _dueling_needs_q(self) -> "AgentSpec":
         if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
             raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
+        return self
+
+    @model_validator(mode="after")
+    def _stateful_net_pairs_with_recurrent_ppo(self) -> "AgentSpec":
+        stateful, recurrent = self.net.type == "StatefulRecurrentNet", self.algorithm.name == "RecurrentPPO"
+        if stateful != recurrent:
+            raise ValueError("algorithm RecurrentPPO and net.type StatefulRecurrentNet go together (the algorithm carries "
+                             f"the net's hidden state), not algorithm {self.algorithm.name} with net.type {self.net.type}")
         return self
 
 
@@ -395,6 +459,9 @@ class EnvSpec(Strict):
     # where the env has one and needs no per-sub-env wrapper, else "sync"
     # "ale": ale-py's native C++ vector env with its own Atari preprocessing (ALE/ ids; env/ale_vector.py)
     vectorization: Literal["auto", "sync", "async", "batched", "ale"] = "auto"
+    # legal-action masks appended to the observation (env/action_mask.py): "auto" finds a Dict
+    # observation's action_mask entry, "info" reads info["action_mask"], "none" ignores both
+    action_mask: Literal["auto", "info", "none"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1

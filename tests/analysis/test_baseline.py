@@ -139,3 +139,15 @@ def test_clear_baselines_command_removes_the_measured_cache(_isolated_cache, tmp
     assert result.returncode == 0, result.stderr
     assert not cache_file.exists()
     assert baseline.SHIPPED_FILE.is_file()  # the shipped table is part of the lab, not a cache
+
+
+def test_each_agent_of_a_multi_agent_env_is_measured_on_its_own_bodies(_isolated_cache):
+    """MPE simple_tag under a random joint policy: the adversaries earn from catches, the good
+    agent loses from them, so one number for the whole env would fit neither side."""
+    tag = EnvSpec(name="pettingzoo:mpe2.simple_tag_v3", kwargs={"max_cycles": 25, "continuous_actions": False})
+    predators = random_baseline(tag, episodes=30, bodies=[0, 1, 2])
+    prey = random_baseline(tag, episodes=30, bodies=[3])
+    assert predators > 0 > prey
+    assert cache_key(tag.name, tag.kwargs, None, 30, [2, 0, 1]).endswith("|episodes=30|bodies=0,1,2")
+    # Gymnasium bodies are copies of one env: bodies do not split its baseline
+    assert random_baseline("CartPole-v1", episodes=5, bodies=[0]) == random_baseline("CartPole-v1", episodes=5)

@@ -64,20 +64,38 @@ def in_child(work: Callable[[], object]) -> int:
     return pid
 
 
+EXITED: dict[int, int] = {}  # pid -> exit status, for children reaped while polling
+
+
+def running(pid: int) -> bool:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        EXITED[pid] = os.waitstatus_to_exitcode(status)
+    return not done
+
+
 def training_window(pid: int, checkpoint: Path) -> tuple[float, float]:
     """Wait for the child; the seconds from its start to its first and to its last checkpoint."""
     start, seen = time.monotonic(), []
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if checkpoint.is_file():
-            stamp = checkpoint.stat().st_mtime_ns
-            if not seen or seen[-1][1] != stamp:
-                seen.append((time.monotonic() - start, stamp))
+    while running(pid):
+        if (now := stamp(checkpoint)) is not None and (not seen or seen[-1][1] != now):
+            seen.append((time.monotonic() - start, now))
         time.sleep(0.01)
+    assert EXITED.pop(pid) == 0, "the uninterrupted run failed"
     assert len(seen) >= 3, "the uninterrupted run wrote too few checkpoints to kill between"
     return seen[0][0], seen[-1][0]
 
 
+def stamp(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def wait(pid: int) -> int:
+    if pid in EXITED:
+        return EXITED.pop(pid)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
@@ -94,18 +112,24 @@ def test_a_run_killed_at_random_moments_resumes_to_the_uninterrupted_tables(fami
     first, last = training_window(in_child(lambda: Trial(spec, alone, show_progress=False).run()),
                                   RunLayout(alone).session(0).checkpoint)
     rng = random.Random(f"exact {family}")
-    checkpoints = []
+    ckpt = RunLayout(killed).session(0).checkpoint
+    checkpoints: list[int | None] = []
     for k in range(KILLS):
         work = (lambda: Trial(spec, killed, show_progress=False).run()) if k == 0 else \
             (lambda: resume.resume_trial(killed, show_progress=False))
+        before = stamp(ckpt)
         pid = in_child(work)
-        # from just before the first checkpoint to well into training (later kills may hit the
-        # finishing writes: metrics, graphs, report)
-        time.sleep(rng.uniform(0.8 * first, first + 0.6 * (last - first)))
-        os.kill(pid, signal.SIGKILL)
+        # once this attempt has checkpointed fresh progress (so the chain moves on, whatever the
+        # machine's load), a random moment within the next stretch of training, evaluating,
+        # appending rows, checkpointing or finishing
+        deadline = time.monotonic() + 60
+        while stamp(ckpt) == before and running(pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.35 * (last - first)))
+        if pid not in EXITED:  # else it had finished: the next attempt resumes a complete run
+            os.kill(pid, signal.SIGKILL)
         wait(pid)
-        ckpt = RunLayout(killed).session(0).checkpoint
-        checkpoints.append(ckpt.stat().st_mtime_ns if ckpt.is_file() else None)
+        checkpoints.append(stamp(ckpt))
     assert wait(in_child(lambda: resume.resume_trial(killed, show_progress=False))) == 0
     assert len({c for c in checkpoints if c is not None}) >= 2, "the kills never landed after fresh checkpoints"
     fresh = sum(1 for before, after in zip([None, *checkpoints], checkpoints) if after is not None and after != before)

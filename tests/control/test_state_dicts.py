@@ -68,7 +68,7 @@ def test_an_env_restored_from_its_state_steps_exactly_as_the_original(case: str)
     state = weights_only_copy(env.state_dict())
     assert "sim" in state and state["frame"] == 150 * env.num_bodies
     assert twin.load_state_dict(state) is True
-    assert twin.finished == env.finished and np.array_equal(twin.body_returns, env.body_returns)
+    assert twin.episodes.finished == env.episodes.finished and np.array_equal(twin.episodes.returns, env.episodes.returns)
     for action in _actions(env, rng, 300):
         a, b = env.step(action), twin.step(action)
         for field in ("state", "next_state", "reward", "terminated", "truncated"):
@@ -177,3 +177,34 @@ def test_every_agents_checkpoint_holds_its_envs_observation_statistics(tmp_path:
         for kind in ("latest", "best"):
             state = torch.load(s.layout.agent_model(a, kind), weights_only=True)
             assert state["env_norm"]["obs"]["count"] > 1 and state["env_norm"]["obs"]["mean"].shape == (4,), (a, kind)
+
+
+def test_a_resume_that_cannot_be_exact_continues_and_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture):
+    from slm_lab.control import session as session_mod
+
+    raw = tiny_spec({"name": "DQN", "training_start_step": 20, "training_frequency": 2}, {"name": "Replay", "max_size": 200},
+                    net={"hid_layers": [8]}, env={"name": "CartPole-v1", "num_envs": 2, "max_frame": 400},
+                    meta={"max_session": 1, "log_frequency": 100, "eval_frequency": 200, "eval_episodes": 2,
+                          "checkpoint_frequency": 100, "checkpoint_memory": False})
+    raw["name"] = "not_exact"
+    spec = validate(raw)
+    real = session_mod.save_session_checkpoint
+
+    class Stop(Exception):
+        pass
+
+    def save_then_stop(s: Session):
+        real(s)
+        if s.env.clock.frame >= 200:
+            raise Stop
+
+    with monkeypatch.context() as m:
+        m.setattr(session_mod, "save_session_checkpoint", save_then_stop)
+        with pytest.raises(Stop):
+            Session(spec, tmp_path / "s").run()
+    with caplog.at_level("WARNING", logger="slm_lab"):
+        Session(spec, tmp_path / "s", resume=True).run()
+    warned = [r.getMessage() for r in caplog.records if "not exactly" in r.getMessage()]
+    assert len(warned) == 1 and "a memory was not saved" in warned[0]
+    assert (tmp_path / "s" / "session_done.json").is_file()

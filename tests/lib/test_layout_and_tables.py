@@ -46,7 +46,8 @@ def test_the_layout_finds_sessions_and_pairs_in_index_order(tmp_path: Path):
 def test_no_other_module_spells_the_run_file_names():
     """Only lib/layout.py writes these names as string literals (docstrings and messages aside)."""
     names = r"train\.csv|eval\.csv|bodies\.csv|metrics\.json|checkpoint\.pt|best\.pt|latest\.pt|session_done\.json|" \
-            r"error\.txt|session\.log|trial_metrics\.(json|csv)|report\.html|session_graph|trial_graph_"
+            r"error\.txt|session\.log|trial_metrics\.(json|csv)|report\.html|session_graph|trial_graph_|spec\.json|log\.txt|" \
+            r"experiment_df\.csv|best_spec\.json|search_plan\.json|search_done\.json|benchmark_specs\.json|memory_a[{\d]"
     pattern = re.compile(rf"""(?<![\w/])["'](?:[^"'\n]*/)?(?:{names})[^"'\n]*["']""")
     offenders = []
     for path in sorted((REPO / "slm_lab").rglob("*.py")):

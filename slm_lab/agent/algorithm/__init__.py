@@ -9,15 +9,20 @@ from slm_lab.agent.algorithm.base import Algorithm, require_action_kind
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
+from slm_lab.agent.algorithm.random_policy import RandomPolicy
+from slm_lab.agent.algorithm.recurrent_ppo import RecurrentPPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
+from slm_lab.agent.algorithm.snapshot import SnapshotPlayer
 
 if TYPE_CHECKING:
     from slm_lab.spec.schema import Spec
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
+    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "RecurrentPPO": RecurrentPPO, "SAC": SAC,
+    "Random": RandomPolicy,
+    "Snapshot": SnapshotPlayer,
 }
 
 
@@ -42,4 +47,5 @@ def check_action_spaces(spec: Spec) -> None:
             require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "Reinforce", "SAC", "SARSA", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "RecurrentPPO", "Reinforce",
+           "SAC", "SARSA", "SnapshotPlayer", "check_action_spaces"]
