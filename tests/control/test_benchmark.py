@@ -42,7 +42,7 @@ def test_benchmark_runs_each_env_and_writes_benchmark_md(tmp_path: Path, isolate
     assert cli("check", str(path)).returncode == 0
     result = cli("run", str(path), "a2c_bench", "benchmark")
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = list(isolated_dirs.iterdir())
+    runs = [p for p in isolated_dirs.iterdir() if p.is_dir()]
     assert len(runs) == 1 and runs[0].name.startswith("a2c_bench_")
     bench = runs[0]
     md = (bench / "benchmark.md").read_text()
