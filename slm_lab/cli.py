@@ -292,6 +292,24 @@ def plot(
     typer.echo(f"graph: {html}")
 
 
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="RUN_A RUN_B [RUN...]: trial or benchmark folders; the first is the baseline."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Comparison folder (default: data/compare_<timestamp>)."),
+) -> None:
+    """Is B better than A? IQM difference, P(B > A), Mann-Whitney p and a verdict per env; normalized aggregates, profiles and curves (docs/METRICS.md)."""
+    if len(run_dirs) < 2:
+        fail("compare: give at least two run folders (RUN_A RUN_B)")
+    from slm_lab.analysis.compare import CompareError, compare as compare_runs
+    from slm_lab.analysis.compare_table import print_comparison
+
+    try:
+        result = compare_runs(run_dirs, out)
+    except CompareError as e:
+        fail(f"compare: {e}")
+    print_comparison(result)
+
+
 env_app = typer.Typer(no_args_is_help=True, help="Install and list the Unity SLM-Env binaries.")
 app.add_typer(env_app, name="env")
 
@@ -346,11 +364,14 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before
 
 
 @app.command()
-def clear(unity: bool = typer.Option(False, "--unity", help="Also remove the downloaded Unity env binaries.")) -> None:
-    """Remove caches: __pycache__ and tool caches in the project (and Unity downloads with --unity)."""
+def clear(
+    unity: bool = typer.Option(False, "--unity", help="Also remove the downloaded Unity env binaries."),
+    baselines: bool = typer.Option(False, "--baselines", help="Also remove the measured random-policy baselines (measured again on next use)."),
+) -> None:
+    """Remove caches: __pycache__ and tool caches in the project (Unity downloads with --unity, measured baselines with --baselines)."""
     from slm_lab.control.ops import clear as clear_caches
 
-    removed = clear_caches(unity)
+    removed = clear_caches(unity, baselines=baselines)
     typer.echo(f"removed {len(removed)} cache folder(s)")
 
 

@@ -49,7 +49,7 @@ def test_check_rejects_a_broken_spec_with_one_line(tmp_path: Path, isolated_dirs
 def test_dev_run_then_enjoy(a2c_file: Path, isolated_dirs: Path):
     result = cli("run", str(a2c_file), "a2c_tiny", "dev")
     assert result.returncode == 0, result.stderr
-    runs = list(isolated_dirs.iterdir())
+    runs = [p for p in isolated_dirs.iterdir() if p.is_dir()]
     assert len(runs) == 1 and runs[0].name.startswith("a2c_tiny_")
     run_dir = runs[0]
     for name in ("spec.json", "log.txt", "session_0/train.csv", "session_0/eval.csv", "session_0/model/best.pt", "trial_metrics.json"):
@@ -58,17 +58,17 @@ def test_dev_run_then_enjoy(a2c_file: Path, isolated_dirs: Path):
     enjoy = cli("run", str(a2c_file), "a2c_tiny", f"enjoy@{run_dir / 'session_0'}")
     assert enjoy.returncode == 0, enjoy.stderr
     assert "mean return" in enjoy.stdout
-    assert len(list(isolated_dirs.iterdir())) == 1  # enjoy writes no new run
+    assert len([p for p in isolated_dirs.iterdir() if p.is_dir()]) == 1  # enjoy writes no new run
     plot = cli("plot", str(run_dir), str(run_dir), "--out", str(run_dir.parent.parent / "cmp" / "compare"))
     assert plot.returncode == 0, plot.stderr
     png = run_dir.parent.parent / "cmp" / "compare.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (png.with_suffix(".html")).stat().st_size > 100_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "Plotly.newPlot" in png.with_suffix(".html").read_text()
 
 
 def test_overrides_reach_the_saved_spec(a2c_file: Path, isolated_dirs: Path):
     result = cli("run", str(a2c_file), "a2c_tiny", "train", "-s", "env.0.max_frame=600", "-s", "agent.0.net.hid_layers=[8]")
     assert result.returncode == 0, result.stderr
-    saved = json.loads(next(isolated_dirs.iterdir()).joinpath("spec.json").read_text())
+    saved = json.loads(next(p for p in isolated_dirs.iterdir() if p.is_dir()).joinpath("spec.json").read_text())
     assert saved["env"][0]["max_frame"] == 600 and saved["agent"][0]["net"]["hid_layers"] == [8]
 
 
@@ -78,7 +78,7 @@ def test_jobs_file_runs_every_job_in_order(tmp_path: Path, a2c_file: Path, isola
     write_spec_file(a2c_file.with_name("a2c2.json"), {"a2c_two": json.loads(a2c_file.read_text())["a2c_tiny"]})
     result = cli("run", "--jobs", str(jobs))
     assert result.returncode == 0, result.stderr
-    names = sorted(p.name.rsplit("_", 4)[0] for p in isolated_dirs.iterdir())
+    names = sorted(p.name.rsplit("_", 4)[0] for p in isolated_dirs.iterdir() if p.is_dir())
     assert names == ["a2c_tiny", "a2c_two"]
 
 

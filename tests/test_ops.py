@@ -61,7 +61,7 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         listed = pids.list_processes()
         assert {p.kind for p in listed} >= {"trial", "session", "worker"}
         assert run.pid in {p.pid for p in listed} and bystander.pid not in {p.pid for p in listed}
-        run_dir = next(isolated_dirs.iterdir())
+        run_dir = next(p for p in isolated_dirs.iterdir() if p.is_dir())
         assert pids.is_locked(run_dir)
 
         result = cli("kill", "--yes")

@@ -85,7 +85,7 @@ def test_a_real_run_keeps_spec_values_as_data_and_opens_only_local_sockets(tmp_p
     result = cli("run", str(spec_file), "ok", "train", "--var", "env=CartPole-v1",
                  "-s", f"meta.resolved={json.dumps({'x': code})}", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    saved = json.loads(next(isolated_dirs.iterdir()).joinpath("spec.json").read_text())
+    saved = json.loads(next(p for p in isolated_dirs.iterdir() if p.is_dir()).joinpath("spec.json").read_text())
     assert saved["agent"][0]["name"] == code and saved["meta"]["resolved"]["x"] == code
     assert not marker.exists()
 

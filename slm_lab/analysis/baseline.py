@@ -1,7 +1,9 @@
 """The random-policy baseline R_rand: the return a uniformly random policy earns in an env.
 
 Strength (see metrics.py) is measured against it, so "0" means "no better than pressing
-buttons at random". It is measured once per (env name, kwargs, max_t) and cached:
+buttons at random". It is measured once per what defines the env (its id or entry point,
+kwargs, max_t, and for a `module:Class` entry point a hash of the module's source, so editing
+a custom env measures it again) and cached:
 
 1. the values shipped with the lab (`random_baselines.json` beside this file),
 2. the user cache: `$SLM_LAB_CACHE_DIR`, else `$XDG_CACHE_HOME/slm_lab`, else `~/.cache/slm_lab`,
@@ -34,11 +36,36 @@ MAX_EPISODE_STEPS = 100_000
 _memo: dict[str, float] = {}
 
 
+def source_hash(entry_point: str) -> str | None:
+    """sha256 (16 hex digits) of the source file of an entry point's module (`pkg.mod:Class`),
+    found without importing the module itself; None when it has no readable source."""
+    import hashlib
+    import importlib.util
+
+    module = entry_point.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(found, "origin", None)
+    if not origin or not origin.endswith(".py") or not Path(origin).is_file():
+        return None
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()[:16]
+
+
+def _is_entry_point(name: str) -> bool:
+    prefix, sep, _ = name.partition(":")
+    return bool(sep) and prefix not in ("unity", "pettingzoo")
+
+
 def cache_key(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
               episodes: int = DEFAULT_EPISODES, bodies: list[int] | None = None) -> str:
-    """A readable key: `CartPole-v1|kwargs={}|max_t=None`, plus `|episodes=N` when not the default
-    and `|bodies=0,1,2` for one agent's bodies of a multi-agent env."""
+    """A readable key: `CartPole-v1|kwargs={}|max_t=None`, plus `|source=<hash>` for an entry
+    point (its module's source), `|episodes=N` when not the default and `|bodies=0,1,2` for one
+    agent's bodies of a multi-agent env."""
     key = f"{name}|kwargs={json.dumps(kwargs or {}, sort_keys=True)}|max_t={max_t}"
+    if _is_entry_point(name):
+        key += f"|source={source_hash(name)}"
     if episodes != DEFAULT_EPISODES:
         key += f"|episodes={episodes}"
     if bodies is not None:
@@ -195,6 +222,17 @@ def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES, bodies: lis
         value = entry["return"]
     _memo[key] = value
     return value
+
+
+def clear_cache() -> list[Path]:
+    """Remove the user's cached baselines (`slm-lab clear --baselines`); the shipped table stays.
+    Returns the removed files."""
+    clear_memo()
+    cache_file = cache_dir() / CACHE_FILE_NAME
+    if cache_file.is_file():
+        cache_file.unlink()
+        return [cache_file]
+    return []
 
 
 def clear_memo() -> None:

@@ -2,9 +2,9 @@
 
 Each graph is first described backend-free (a `Chart` of `Panel`s holding lines, CI bands,
 reference lines and scatter points), then drawn twice: a PNG with matplotlib's Agg
-renderer (no display, no browser) and a self-contained interactive HTML page with plotly
-(`include_plotlyjs=True`, so it opens offline). matplotlib and plotly are imported only
-inside the renderers.
+renderer (no display, no browser) and an interactive HTML page with plotly that loads the
+data dir's one shared copy of plotly.js (html_page.py; it opens offline). matplotlib and
+plotly are imported only inside the renderers.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class Panel:
     ylabel: str = ""
     xlabel: str = ""
     items: list = field(default_factory=list)
+    xlog: bool = False  # a log x axis (log-uniform hyperparameters)
 
 
 @dataclass
@@ -174,6 +175,8 @@ def render_png(chart: Chart, dpi: int = 100) -> bytes:
         ax.set_ylabel(panel.ylabel, fontsize=9)
         if panel.xlabel:
             ax.set_xlabel(panel.xlabel, fontsize=9)
+        if panel.xlog:
+            ax.set_xscale("log")
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         if legend:
@@ -204,7 +207,7 @@ def _json_x(x: np.ndarray) -> list:
 
 
 def render_html(chart: Chart) -> str:
-    """Draw a chart as a self-contained interactive plotly page (plotly.js inlined)."""
+    """Draw a chart as an interactive plotly page that loads the shared plotly.js (html_page.py)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -263,10 +266,14 @@ def render_html(chart: Chart) -> str:
         fig.update_yaxes(title_text=panel.ylabel, row=row, col=col)
         if panel.xlabel:
             fig.update_xaxes(title_text=panel.xlabel, row=row, col=col)
+        if panel.xlog:
+            fig.update_xaxes(type="log", row=row, col=col)
     fig.update_layout(title={"text": chart.title}, template="plotly_white",
                       height=int(260 * chart.nrows + 120), width=None if chart.ncols == 1 else 420 * chart.ncols,
                       margin={"l": 60, "r": 30, "t": 80, "b": 50})
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+    from slm_lab.analysis.html_page import figure_page
+
+    return figure_page(fig.to_json(), chart.title)
 
 
 def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:
@@ -276,6 +283,9 @@ def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:
     html = out_prefix.with_name(out_prefix.name + ".html")
     data = render_png(chart)
     io.atomic_write(png, lambda f: f.write(data), binary=True)
+    from slm_lab.analysis.html_page import ensure_plotly_js
+
+    ensure_plotly_js(html)
     io.write_text(html, render_html(chart))
     return png, html
 
@@ -396,7 +406,8 @@ def experiment_chart(experiment_df: pd.DataFrame, search_keys: Sequence[str], ti
             x = experiment_df[col]
             x = x.to_numpy(dtype=np.float64) if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x) \
                 else x.astype(str).to_numpy()
-            panels.append(Panel(f"{metric} vs {_short(key)}", metric, _short(key),
+            log = key.endswith("__loguniform") and x.dtype.kind == "f" and bool((x[np.isfinite(x)] > 0).all())
+            panels.append(Panel(f"{metric} vs {_short(key)}", metric, _short(key), xlog=log,
                                 items=[Points(x, y, metric, c=color, clabel="strength", text=text)]))
     return Chart(title, panels, ncols=len(keys), sharex=False, width_in=5.0 * len(keys) if len(keys) > 1 else 6.0,
                  row_height_in=2.6)
@@ -450,15 +461,20 @@ def session_folders(trial_dir: str | Path) -> list[Path]:
 
 
 def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
-    """Overlay several trials (mean eval return with a CI band each; legend = run folder name)."""
+    """Overlay several trials (mean eval return with a CI band each); the legend names the
+    hyperparameters that differ between the trials' specs, else the folder."""
+    from slm_lab.analysis.search_graphs import differing_labels
+
     runs = []
+    all_trials = [t for d in run_dirs for t in trial_folders(Path(d))]
+    labels = differing_labels(all_trials)
     for run_dir in run_dirs:
         run_dir = Path(run_dir)
         trials = trial_folders(run_dir)
         if not trials:
             logger.warning("%s holds no session folders; left out of the comparison", run_dir)
         for trial in trials:
-            label = run_dir.name if trial == run_dir else f"{run_dir.name}/{trial.name}"
+            label = labels.get(trial) or (run_dir.name if trial == run_dir else f"{run_dir.name}/{trial.name}")
             sessions = session_folders(trial)
             pairs = [p.name for p in pair_folders(sessions[0])]
             if pairs:  # several (agent, env) pairs: each pair is a curve of its own

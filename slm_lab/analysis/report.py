@@ -118,6 +118,9 @@ def session_end(session_dir: Path, spec: Spec, final: bool = True) -> dict[str, 
     try:
         graphs.write_chart(graphs.session_chart(data.train, data.eval, rand, f"{spec.name} {session_dir.name}"),
                            SessionLayout(session_dir).session_graph)
+        from slm_lab.analysis.diagnostics import plot_session_diagnostics
+
+        plot_session_diagnostics(session_dir, data.train, f"{spec.name} {session_dir.name}")
     except Exception:  # a graph must never cost the run its metrics
         logger.warning("session graph of %s failed", session_dir, exc_info=True)
     if final:
@@ -154,6 +157,9 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
     io.write_csv(layout.trial_metrics_csv, trial_metrics_frame(metrics, sessions, failed))
     try:
         graphs.plot_trial(trial_dir, [data for _, data, _ in done], rand, spec.name)
+        from slm_lab.analysis.diagnostics import plot_trial_diagnostics
+
+        plot_trial_diagnostics(trial_dir, [data for _, data, _ in done], spec.name)
     except Exception:
         logger.warning("trial graphs of %s failed", trial_dir, exc_info=True)
     write_trial_report(trial_dir, spec, metrics, sessions, failed)
@@ -253,7 +259,7 @@ def write_trial_report(trial_dir: Path, spec: Spec, metrics: dict[str, Any], ses
                                 for c in cols)
                 body += f"<tr><td><a href=\"{layout.session_name(idx)}/\">{idx}</a></td><td>ok</td>{cells}</tr>"
         parts += ["<h2>Sessions</h2>", f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div>"]
-    trial_pngs = [layout.trial_graph(k).with_suffix(".png") for k in ("return", "strength")]
+    trial_pngs = [layout.trial_graph(k).with_suffix(".png") for k in ("return", "strength", "diagnostics")]
     trial_pngs = [p for p in trial_pngs if p.exists()]
     if trial_pngs:
         parts.append("<h2>Trial graphs</h2>")
@@ -281,6 +287,12 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
         graphs.plot_experiment(experiment_df, list(search_keys), layout.experiment_graph)
     except Exception:
         logger.warning("experiment graph of %s failed", exp_dir, exc_info=True)
+    try:
+        from slm_lab.analysis.search_graphs import plot_parallel
+
+        plot_parallel(experiment_df, list(search_keys), exp_dir / "experiment_parallel")
+    except Exception:
+        logger.warning("parallel coordinates of %s failed", exp_dir, exc_info=True)
     df = experiment_df.copy()
     if "strength" in df.columns:
         df = df.sort_values("strength", ascending=False, na_position="last", kind="stable")
@@ -305,6 +317,9 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
     if png.exists():
         parts += ["<h2>Fitness vs hyperparameters</h2>",
                   _figure_html(png, exp_dir, "each metric vs each searched value, colour = strength")]
+    if (exp_dir / "experiment_parallel.html").exists():
+        parts.append("<p><a href=\"experiment_parallel.html\">Parallel coordinates</a> over the searched values, "
+                     "coloured by strength</p>")
     path = layout.report_html
     io.write_text(path, _page(f"{title}: search report", "\n".join(parts)))
     return path

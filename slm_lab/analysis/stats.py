@@ -9,6 +9,7 @@ estimate from a stratified bootstrap (runs resampled with replacement within eac
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -130,3 +131,131 @@ def mean_ci_band(matrix: np.ndarray, n: int = 1000, alpha: float = 0.05,
         else:
             low[j], high[j] = bootstrap_ci(col, np.mean, n=n, alpha=alpha, rng=gen)
     return mean, low, high
+
+
+# --- comparing two groups of runs (analysis/compare.py) ------------------------------------
+
+
+def _groups(x: ArrayLike | Sequence[ArrayLike]) -> list[np.ndarray]:
+    return [s for s in _strata(x) if s.size]
+
+
+def _resample(strata: list[np.ndarray], n: int, gen: np.random.Generator) -> list[np.ndarray]:
+    """(n, size) replicates per stratum, drawn with replacement within the stratum."""
+    return [s[gen.integers(0, s.size, size=(n, s.size))] for s in strata]
+
+
+def iqm_difference_ci(a: ArrayLike | Sequence[ArrayLike], b: ArrayLike | Sequence[ArrayLike], n: int = 2000,
+                      alpha: float = 0.05, rng: np.random.Generator | int | None = 0) -> tuple[float, float, float]:
+    """IQM(b) - IQM(a) with a stratified percentile bootstrap (1 - alpha) CI.
+
+    The two groups are resampled independently (they are different runs), each within its
+    strata (tasks), as in Agarwal et al. (2021). Returns (difference, low, high).
+    """
+    sa, sb = _groups(a), _groups(b)
+    if not sa or not sb:
+        return math.nan, math.nan, math.nan
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    diff = iqm(np.concatenate(sb)) - iqm(np.concatenate(sa))
+    reps = (iqm(np.concatenate(_resample(sb, n, gen), axis=1), axis=1)
+            - iqm(np.concatenate(_resample(sa, n, gen), axis=1), axis=1))
+    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return float(diff), float(low), float(high)
+
+
+def _prob_greater(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(B > A) + P(B = A) / 2 along the last axis: the Mann-Whitney U of b over a divided by
+    n_a n_b (works on stacked replicates: a (..., n_a), b (..., n_b))."""
+    gt = (b[..., :, None] > a[..., None, :]).mean(axis=(-2, -1))
+    eq = (b[..., :, None] == a[..., None, :]).mean(axis=(-2, -1))
+    return gt + 0.5 * eq
+
+
+def probability_of_improvement(a: ArrayLike | Sequence[ArrayLike], b: ArrayLike | Sequence[ArrayLike],
+                               n: int = 2000, alpha: float = 0.05,
+                               rng: np.random.Generator | int | None = 0) -> tuple[float, float, float]:
+    """P(B > A): the chance a run of B beats a run of A on the same task, averaged over tasks
+    (Agarwal et al. 2021), with a stratified bootstrap (1 - alpha) CI. Ties count half.
+
+    `a` and `b` are one sample each, or one sample per task in the same task order.
+    Identical distributions give 0.5. Returns (probability, low, high).
+    """
+    sa, sb = _strata(a), _strata(b)
+    pairs = [(x, y) for x, y in zip(sa, sb) if x.size and y.size]
+    if not pairs or len(sa) != len(sb):
+        return math.nan, math.nan, math.nan
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    point = float(np.mean([_prob_greater(x, y) for x, y in pairs]))
+    reps = np.mean([_prob_greater(x[gen.integers(0, x.size, size=(n, x.size))],
+                                  y[gen.integers(0, y.size, size=(n, y.size))]) for x, y in pairs], axis=0)
+    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return point, float(low), float(high)
+
+
+def mann_whitney_p(a: ArrayLike, b: ArrayLike) -> float:
+    """Two-sided Mann-Whitney U test p-value of B against A (scipy; exact for small samples
+    without ties). NaN when either sample is empty or every value is the same."""
+    from scipy.stats import mannwhitneyu
+
+    x, y = _groups(a), _groups(b)
+    if not x or not y:
+        return math.nan
+    x, y = np.concatenate(x), np.concatenate(y)
+    if np.ptp(np.concatenate([x, y])) == 0:
+        return 1.0
+    return float(mannwhitneyu(y, x, alternative="two-sided").pvalue)
+
+
+# Asymptotic relative efficiency of the Mann-Whitney test against the t-test for normal data
+# (3/pi, Lehmann 1975): a rank test needs ~1/0.955 as many runs for the same power.
+MANN_WHITNEY_ARE = 3 / math.pi
+
+
+def sessions_needed(a: ArrayLike, b: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Runs per group for a two-sided test at level `alpha` to detect the observed difference
+    of means with probability `power`, at the observed (pooled) spread:
+
+        n = 2 ((z_{1-alpha/2} + z_{power}) s / d)^2 / ARE,   rounded up,
+
+    the normal-approximation power calculation for two equal groups, divided by the
+    Mann-Whitney test's efficiency. inf when the observed difference is 0; NaN with fewer
+    than two values in a group.
+    """
+    from scipy.stats import norm
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if x.size < 2 or y.size < 2:
+        return math.nan
+    d = abs(float(y.mean() - x.mean()))
+    s = math.sqrt(((x.size - 1) * x.var(ddof=1) + (y.size - 1) * y.var(ddof=1)) / (x.size + y.size - 2))
+    if d == 0:
+        return math.inf
+    if s == 0:
+        return 2.0
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return float(max(2, math.ceil(2 * (z * s / d) ** 2 / MANN_WHITNEY_ARE)))
+
+
+def optimality_gap(x: ArrayLike, axis: int = -1, target: float = 1.0) -> float | np.ndarray:
+    """How far the normalized scores fall short of `target` on average: mean(max(target - x, 0))
+    (Agarwal et al. 2021); scores above the target earn nothing extra. Lower is better."""
+    a = np.asarray(x, dtype=np.float64)
+    out = np.nanmean(np.maximum(target - a, 0.0), axis=axis)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def performance_profile(x: ArrayLike | Sequence[ArrayLike], taus: ArrayLike, n: int = 1000, alpha: float = 0.05,
+                        rng: np.random.Generator | int | None = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fraction of runs scoring above each tau, averaged over tasks (each task weighs the same),
+    with a stratified bootstrap (1 - alpha) band (Agarwal et al. 2021). Returns (fraction, low, high)."""
+    strata = _groups(x)
+    t = np.asarray(taus, dtype=np.float64)
+    if not strata:
+        nan = np.full(t.size, np.nan)
+        return nan, nan, nan
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    point = np.mean([(s[:, None] > t[None, :]).mean(axis=0) for s in strata], axis=0)
+    reps = np.mean([(r[:, :, None] > t[None, None, :]).mean(axis=1) for r in _resample(strata, n, gen)], axis=0)
+    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+    return point, low, high

@@ -114,7 +114,27 @@ def _frames(n: Any) -> str:
     return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k" if n >= 1e3 else str(int(n))
 
 
-def _reference_cell(entry: dict[str, Any] | None) -> str:
+def reference_mark(row: dict[str, Any], entry: dict[str, Any] | None) -> str:
+    """'below' / 'within' / 'above' the published reference, when it gives a spread: below when
+    the lab's 95% CI of the final return IQM ends under return - std, above when it starts over
+    return + std, else within. '' when the reference has no std or the lab has no CI."""
+    if not entry or not isinstance(entry.get("std"), (int, float)):
+        return ""
+    low, high = row.get("final_return_iqm_ci_low"), row.get("final_return_iqm_ci_high")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (low, high)):
+        return ""
+    ref, std = float(entry["return"]), float(entry["std"])
+    if high < ref - std:
+        return "below"
+    if low > ref + std:
+        return "above"
+    return "within"
+
+
+MARK_SIGNS = {"below": "▼ below", "within": "= within", "above": "▲ above"}
+
+
+def _reference_cell(entry: dict[str, Any] | None, row: dict[str, Any] | None = None) -> str:
     if not entry:
         return "–"
     text = _num(entry["return"])
@@ -122,7 +142,8 @@ def _reference_cell(entry: dict[str, Any] | None) -> str:
         text += f" ± {_num(entry['std'])}"
     if "frames" in entry:
         text += f" ({_frames(entry['frames'])})"
-    return text
+    mark = reference_mark(row or {}, entry)
+    return f"{text} **{MARK_SIGNS[mark]}**" if mark else text
 
 
 def _iqm_cell(row: dict[str, Any]) -> str:
@@ -154,12 +175,14 @@ def benchmark_markdown(name: str, specs: list[Spec], rows: list[dict[str, Any]],
         cells += [_num(row.get(m), 1 if m in ("final_return_ma", "strength") else 3) for m in TABLE_METRICS]
         cells.append(_num(refs.get("solved", {}).get(env)))
         key = reference_key(spec)
-        cells += [_reference_cell(s.get("results", {}).get(key, {}).get(env)) for s in sources.values()]
+        cells += [_reference_cell(s.get("results", {}).get(key, {}).get(env), row) for s in sources.values()]
         cells.append(f"[{row['trial_dir']}]({row['trial_dir']}/report.html)")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "How to read it: final return IQM is the interquartile mean of the sessions' final greedy eval "
               "returns with a bootstrap 95% CI; final_return_ma is the training-return moving average at the end; "
-              "strength is the mean eval margin over a random policy (docs/METRICS.md).", "",
+              "strength is the mean eval margin over a random policy (docs/METRICS.md). A reference with a "
+              "spread is marked ▼ below when the lab's 95% CI ends under its return - std, ▲ above when the CI "
+              "starts over its return + std, = within otherwise.", "",
               f"References for {algo} (exact env ids; '–' = none published). They were measured differently "
               "and often for more frames, so read them as a bar, not a like-for-like score:", ""]
     lines += [f"- {s['title']}: {s['measure']}" for s in sources.values()]

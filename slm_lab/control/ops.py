@@ -116,14 +116,19 @@ def find_caches(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def clear(unity: bool = False, root: Path | None = None) -> list[Path]:
-    """Remove the project's caches (and the Unity download cache with `unity`); what was removed."""
+def clear(unity: bool = False, root: Path | None = None, baselines: bool = False) -> list[Path]:
+    """Remove the project's caches (and the Unity download cache with `unity`, the measured
+    random-policy baselines with `baselines`); what was removed."""
     root = root or project_root()
     targets = find_caches(root) if root is not None else []
     if unity and unity_cache_dir().exists():
         targets.append(unity_cache_dir())
     for t in targets:
         shutil.rmtree(t, ignore_errors=True)
+    if baselines:
+        from slm_lab.analysis.baseline import clear_cache
+
+        targets += clear_cache()
     return targets
 
 

@@ -154,4 +154,8 @@ def record_model(spec: Any, model_path: Path, path: Path | None = None) -> tuple
         env_space.close()
     state = load_checkpoint(model_path)
     agent.load_state_dict(state, weights_only=True)
-    return path, record_episode(agent, spec.env[0], seed, path, state.get("env_norm"))
+    total = record_episode(agent, spec.env[0], seed, path, state.get("env_norm"))
+    from slm_lab.analysis.tracking import log_video
+
+    log_video(path, spec)  # meta.tracking: the video joins the trial's MLflow run / a W&B run (no-op when unset)
+    return path, total

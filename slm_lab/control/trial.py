@@ -146,6 +146,9 @@ class Trial:
             if teams:
                 metrics["teams"] = teams
             io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, **({"teams": teams} if teams else {}), "failed": self.failed})
+        from slm_lab.analysis.tracking import log_trial
+
+        log_trial(self.dir, self.spec)  # meta.tracking: MLflow / W&B (a no-op when unset)
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
         # what failed, in one line each: the caller's exit status says so (0 only when all finished)
         metrics["failed_sessions"] = {s: msg.splitlines()[0] for s, msg in sorted(self.failed.items())}

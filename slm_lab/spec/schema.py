@@ -586,6 +586,20 @@ class SearchResources(Strict):
     cpu: PositiveFloat
 
 
+class TrackingSpec(Strict):
+    """Experiment tracking beyond TensorBoard (analysis/tracking.py, docs/SPEC.md): at trial end
+    the resolved spec, the scalars, the graphs and any recorded videos go to MLflow and/or
+    Weights & Biases in offline mode. Each needs its extra: pip install 'slm_lab[tracking]'."""
+
+    mlflow: bool = False
+    # any MLflow tracking URI; unset: a local file store in <data dir>/mlruns
+    mlflow_uri: str | None = None
+    # W&B offline: files in <data dir>/wandb, uploaded later with `wandb sync`
+    wandb: bool = False
+    # MLflow experiment / W&B project (unset: the spec's name)
+    project: str | None = None
+
+
 class MetaSpec(Strict):
     max_session: Annotated[int, Field(gt=0, le=256)] = 4
     max_trial: PositiveInt = 1
@@ -595,6 +609,7 @@ class MetaSpec(Strict):
     ma_window: PositiveInt = 100
     seed: NonNegativeInt = 0
     tensorboard: bool = False
+    tracking: TrackingSpec | None = None
     # torch intra-op threads per session (docs/SPEC.md): 1 is fastest for small nets when sessions
     # share the cores; more helps large batches of a session that runs alone
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1

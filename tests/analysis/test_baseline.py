@@ -77,6 +77,70 @@ def test_cache_dir_follows_env_vars(monkeypatch, tmp_path):
     assert baseline.cache_dir() == tmp_path / "mine"
 
 
+def test_editing_a_custom_env_module_measures_its_baseline_again(_isolated_cache, tmp_path, monkeypatch):
+    import sys
+
+    from slm_lab.analysis.baseline import clear_cache, clear_memo
+
+    package = tmp_path / "custom_envs_pkg"
+    package.mkdir()
+    source = '''import numpy as np
+import gymnasium as gym
+
+
+class Coin(gym.Env):
+    """Reward REWARD per step for LENGTH steps, whatever the action."""
+
+    observation_space = gym.spaces.Box(0, 1, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, np.float32), REWARD, self.t >= 5, False, {}
+'''
+    module = package / "coin_env.py"
+    module.write_text(source.replace("REWARD", "1.0"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = "coin_env:Coin"
+    monkeypatch.syspath_prepend(str(package))
+    assert random_baseline(name, episodes=2) == 5.0
+    module.write_text(source.replace("REWARD", "2.0"))
+    sys.modules.pop("coin_env", None)  # a new process would import the edited file
+    clear_memo()
+    key_after = cache_key(name, {}, None, episodes=2)
+    cached = json.loads((_isolated_cache / "random_baselines.json").read_text())
+    assert key_after not in cached  # the source changed: the old measurement does not apply
+    import gymnasium as gym
+
+    gym.envs.registry.pop("slm_lab/coin_env.Coin-v0", None)
+    assert random_baseline(name, episodes=2) == 10.0
+    assert len(json.loads((_isolated_cache / "random_baselines.json").read_text())) == 2
+    assert clear_cache() == [_isolated_cache / "random_baselines.json"]
+    assert not (_isolated_cache / "random_baselines.json").exists()
+
+
+def test_clear_baselines_command_removes_the_measured_cache(_isolated_cache, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cache_file = _isolated_cache / "random_baselines.json"
+    cache_file.write_text(json.dumps({"X-v0|kwargs={}|max_t=None": {"return": 1.0}}))
+    slm_lab = str(Path(sys.executable).parent / "slm-lab")
+    env = {**os.environ, "SLM_LAB_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run([slm_lab, "clear", "--baselines"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not cache_file.exists()
+    assert baseline.SHIPPED_FILE.is_file()  # the shipped table is part of the lab, not a cache
+
+
 def test_each_agent_of_a_multi_agent_env_is_measured_on_its_own_bodies(_isolated_cache):
     """MPE simple_tag under a random joint policy: the adversaries earn from catches, the good
     agent loses from them, so one number for the whole env would fit neither side."""

@@ -58,4 +58,26 @@ def test_report_renders_in_chromium(chromium, trial, tmp_path):
 def test_plotly_graph_renders_in_chromium(chromium, trial):
     result = chromium((trial / "trial_graph_return.html").as_uri(), "--dump-dom", "--virtual-time-budget=10000")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert 'class="main-svg"' in result.stdout  # plotly drew its SVG: the inlined plotly.js ran
+    assert 'class="main-svg"' in result.stdout  # plotly drew its SVG: the shared plotly.js loaded and ran
+
+
+def test_comparison_report_and_graphs_render_in_chromium(chromium, tmp_path, make_trial):
+    from slm_lab.analysis.compare import compare
+
+    runs = []
+    for name in ("run_a", "run_b"):
+        trial_dir, spec, dirs = make_trial(tmp_path / name, n_sessions=2)
+        trial_end(trial_dir, spec, dirs, {})
+        runs.append(trial_dir)
+    out = tmp_path / "cmp"
+    compare(runs, out)
+    dom = chromium((out / "report.html").as_uri(), "--dump-dom", "--virtual-time-budget=5000")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for name in ("compare_returns", "sample_efficiency", "performance_profile"):
+        assert f'src="{name}.png"' in dom.stdout
+    shot = tmp_path / "compare.png"
+    chromium((out / "report.html").as_uri(), f"--screenshot={shot}", "--window-size=1280,2000")
+    assert_png(shot)
+    # the interactive graph loads the shared plotly.js through its loader and draws
+    graph = chromium((out / "performance_profile.html").as_uri(), "--dump-dom", "--virtual-time-budget=10000")
+    assert 'class="main-svg"' in graph.stdout, graph.stderr[-2000:]

@@ -42,7 +42,7 @@ def test_benchmark_runs_each_env_and_writes_benchmark_md(tmp_path: Path, isolate
     assert cli("check", str(path)).returncode == 0
     result = cli("run", str(path), "a2c_bench", "benchmark")
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = list(isolated_dirs.iterdir())
+    runs = [p for p in isolated_dirs.iterdir() if p.is_dir()]
     assert len(runs) == 1 and runs[0].name.startswith("a2c_bench_")
     bench = runs[0]
     md = (bench / "benchmark.md").read_text()
@@ -59,7 +59,8 @@ def test_benchmark_runs_each_env_and_writes_benchmark_md(tmp_path: Path, isolate
         assert rows[env]["trial"] == f"[trial_{i}](trial_{i}/report.html)"
     # the published references sit next to the lab's numbers (A2C, exact env ids)
     assert rows["CartPole-v1"]["solved at"] == "475.0" and rows["Acrobot-v1"]["solved at"] == "-100.0"
-    assert rows["CartPole-v1"]["SB3 zoo"] == "500.0 ± 0.0 (500k)"
+    # 1k frames stay far from the zoo's 500 ± 0: the cell says so
+    assert rows["CartPole-v1"]["SB3 zoo"] == "500.0 ± 0.0 (500k) **▼ below**"
     assert rows["CartPole-v1"]["SLM Lab v5"] == "496.7" and rows["Acrobot-v1"]["SLM Lab v5"] == "-84.0"
     assert rows["Acrobot-v1"]["SB3 zoo"] == "–" and rows["CartPole-v1"]["CleanRL"] == "–"
     assert "References for A2C" in md
@@ -102,3 +103,16 @@ def test_markdown_names_references_by_algorithm_and_lists_failed_trials():
     assert row["SLM Lab v5"] == "265.9" and row["solved at"] == "200.0" and row["strength"] == "–"
     assert row["frames"] == "300k" and row["SB3 zoo"] == "–"  # SB3 published LunarLander-v2 only
     assert "- trial_0 (LunarLander-v3): error boom" in md
+
+
+def test_reference_marks_below_within_above_only_where_a_spread_is_published():
+    from slm_lab.control.benchmark import reference_mark
+
+    ref = {"return": 100.0, "std": 10.0}
+    ci = lambda low, high: {"final_return_iqm_ci_low": low, "final_return_iqm_ci_high": high}  # noqa: E731
+    assert reference_mark(ci(50, 89), ref) == "below"
+    assert reference_mark(ci(50, 95), ref) == "within"  # the CI reaches into return - std
+    assert reference_mark(ci(80, 120), ref) == "within"
+    assert reference_mark(ci(111, 130), ref) == "above"
+    assert reference_mark(ci(50, 60), {"return": 100.0}) == ""  # no spread published: no claim
+    assert reference_mark(ci(float("nan"), float("nan")), ref) == ""

@@ -168,7 +168,7 @@ def test_jobs_file_runs_a_search_and_a_train(ray_head: str, tmp_path: Path, isol
     jobs.write_text(json.dumps({str(path): {"s": "search", "t": "train"}}))
     result = cli("run", "--jobs", str(jobs), env={"RAY_ADDRESS": ray_head})  # the env var joins the head too
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = sorted(isolated_dirs.iterdir())
+    runs = sorted(p for p in isolated_dirs.iterdir() if p.is_dir())
     assert [r.name.rsplit("_", 4)[0] for r in runs] == ["s", "t"]
     assert len(pd.read_csv(runs[0] / "experiment_df.csv")) == 1
     assert (runs[1] / "trial_metrics.json").is_file() and not (runs[1] / "experiment_df.csv").exists()

@@ -320,7 +320,7 @@ def test_sigkilled_runs_resume_to_a_complete_consistent_folder(tmp_path: Path, i
     done = subprocess.run([SLM_LAB, "run", str(spec_file), "crash", "train@latest"], env=env, capture_output=True,
                           text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [p.name for p in isolated_dirs.iterdir()] == [run_dir.name]  # resumed in place, no new run
+    assert [p.name for p in isolated_dirs.iterdir() if p.is_dir()] == [run_dir.name]  # resumed in place, no new run
 
     metrics = json.loads((run_dir / "trial_metrics.json").read_text())
     assert metrics["trial"]["num_sessions"] == 2 and metrics["trial"]["num_failed_sessions"] == 0

@@ -103,7 +103,7 @@ def test_a_sigkilled_search_resumes_to_one_row_per_trial(tmp_path: Path, isolate
 
     done = cli("run", str(spec_file), "sr", "search@latest")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [p.name for p in isolated_dirs.iterdir()] == [exp.name]  # resumed in place
+    assert [p.name for p in isolated_dirs.iterdir() if p.is_dir()] == [exp.name]  # resumed in place
     assert files_of(exp / "trial_0") == trial_0  # the finished trial was kept, not rerun
     assert (exp / "search_plan.json").read_bytes() == plan_text
 

@@ -1,0 +1,78 @@
+"""Training diagnostics graphs from the algorithm's named statistics.
+
+train.csv holds the common columns (metrics.COLUMNS) and then whatever the algorithm declares
+in its STATS (PPO: policy_loss, value_loss, entropy, approx_kl, clip_fraction,
+explained_variance; DQN: q_mean; SAC: critic_loss, actor_loss, alpha_loss, alpha; ...). The
+graphs draw each of those that holds data, plus the learning rate, so every algorithm's
+graph shows what it reports without a list kept here: per session (`session_diagnostics`),
+and per trial as the mean of sessions with a 95% bootstrap band (`trial_graph_diagnostics`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from slm_lab.analysis.graphs import PALETTE, Chart, Line, Panel, SessionData, _mean_band_items, write_chart
+from slm_lab.analysis.metrics import COLUMNS, train_curve
+
+# common columns worth a diagnostics panel when the algorithm fills them
+COMMON_DIAGNOSTICS = ("lr",)
+
+
+def diagnostic_columns(tables: Sequence[pd.DataFrame]) -> list[str]:
+    """The algorithm's own columns (after the common ones) then lr, those with a finite value."""
+    names: list[str] = []
+    for df in tables:
+        names += [c for c in df.columns if c not in COLUMNS and c not in names]
+    names += [c for c in COMMON_DIAGNOSTICS if c not in names]
+
+    def has_data(col: str) -> bool:
+        return any(col in df.columns and np.isfinite(pd.to_numeric(df[col], errors="coerce")).any() for df in tables)
+
+    return [c for c in names if has_data(c)]
+
+
+def _chart(title: str, panels: list[Panel]) -> Chart:
+    ncols = 2 if len(panels) > 1 else 1
+    for p in panels[-ncols:]:
+        p.xlabel = "frames"
+    return Chart(title, panels, ncols=ncols, sharex=False, row_height_in=2.4)
+
+
+def session_diagnostics_chart(train_df: pd.DataFrame, title: str) -> Chart | None:
+    """One panel per reported statistic against frames; None when the algorithm reports none."""
+    columns = diagnostic_columns([train_df])
+    if not columns:
+        return None
+    panels = []
+    for k, col in enumerate(columns):
+        f, v = train_curve(train_df, col)
+        panels.append(Panel(col, col, items=[Line(f, v, col, PALETTE[k % len(PALETTE)])]))
+    return _chart(f"{title}: training diagnostics", panels)
+
+
+def trial_diagnostics_chart(sessions: Sequence[SessionData], title: str) -> Chart | None:
+    """Each statistic's mean over sessions with a 95% bootstrap band, sessions faint behind it."""
+    columns = diagnostic_columns([s.train for s in sessions])
+    if not columns:
+        return None
+    panels = []
+    for k, col in enumerate(columns):
+        curves = [train_curve(s.train, col) for s in sessions if col in s.train.columns]
+        panels.append(Panel(f"{col} (mean of sessions)", col,
+                            items=_mean_band_items(curves, f"mean {col}", PALETTE[k % len(PALETTE)])))
+    return _chart(f"{title}: training diagnostics", panels)
+
+
+def plot_session_diagnostics(session_dir: Path, train_df: pd.DataFrame, title: str) -> list[Path]:
+    chart = session_diagnostics_chart(train_df, title)
+    return list(write_chart(chart, Path(session_dir) / "session_diagnostics")) if chart else []
+
+
+def plot_trial_diagnostics(trial_dir: Path, sessions: Sequence[SessionData], title: str) -> list[Path]:
+    chart = trial_diagnostics_chart(sessions, title)
+    return list(write_chart(chart, Path(trial_dir) / "trial_graph_diagnostics")) if chart else []
