@@ -10,7 +10,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("train", "search", "load_policy", "register", "TrialResult", "ExperimentResult", "SessionResult")
+_API = ("train", "search", "load_policy", "register", "compare", "TrialResult", "ExperimentResult", "SessionResult")
 
 __all__ = ["__version__", *_API]
 

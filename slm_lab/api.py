@@ -194,3 +194,15 @@ if TYPE_CHECKING:
     from slm_lab.api_policy import Policy
 
 __all__ = ["ExperimentResult", "SessionResult", "TrialResult", "load_policy", "prepare_spec", "register", "search", "train"]
+
+
+def compare(run_dirs: list[str | Path], out_dir: str | Path | None = None, *, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Is B better than A? Compare run folders (the first is the baseline A) with the statistics of
+    docs/METRICS.md: IQM difference with a bootstrap CI, P(B > A), Mann-Whitney p and a verdict;
+    across benchmark folders, normalized aggregates and performance profiles. Writes compare.json,
+    graphs and a report into `out_dir` (default: a new folder in the data dir) and returns the
+    comparison as a dict."""
+    from slm_lab.analysis.compare import compare as compare_runs
+
+    with _data_dir(data_dir):
+        return compare_runs(run_dirs, out_dir)
