@@ -9,29 +9,20 @@ Envs step in lockstep; each keeps its own clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm import Algorithm
-from slm_lab.env import make_env
-from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.env.factory import make_env
+from slm_lab.env.protocol import BodySpaces, StepResult
 from slm_lab.lib.device import enable_compile_cache, resolve_device
 from slm_lab.spec.aeb_check import Assignment, assign_bodies
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
 
 Pair = tuple[int, int]  # (agent index, env index)
-
-
-@dataclass(frozen=True)
-class AEB:
-    """Coordinates of one body: agent a embodied in env e as that env's body b."""
-
-    a: int
-    e: int
-    b: int
 
 
 class EnvSpace:
@@ -106,6 +97,14 @@ class AgentSpace:
             self.agents.append(agent)
         self.frames = [0] * len(self.agents)
 
+    def state_dict(self) -> dict[str, list[int]]:
+        """Each agent's frame count (its share of its envs' frames)."""
+        return {"frames": [int(f) for f in self.frames]}
+
+    def load_state_dict(self, state: dict[str, list[int]]) -> None:
+        # checkpoints written before the space saved its counts: the agents' own frames are the same
+        self.frames = [int(f) for f in state.get("frames", [agent.frame for agent in self.agents])]
+
     @property
     def pairs(self) -> list[Pair]:
         return sorted(self.assignment)
@@ -143,6 +142,3 @@ class AgentSpace:
                 gather({e: s.truncated for e, s in step_space.items()}),
                 self.frames[a],
             )
-
-    def act_greedy(self, a: int, states: np.ndarray) -> np.ndarray:
-        return self.agents[a].act_greedy(states)

@@ -8,7 +8,9 @@ from typing import Any, NoReturn, Optional
 
 import typer
 
+EXIT_FAILED = 1  # the input was fine, but a session (or trial) failed or the machine refused a write
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: stopped at a safe point, resumable
 
 
 class LabTyper(typer.Typer):
@@ -90,14 +92,16 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
     typer.echo(f"results: {result['run_dir']}")
     if result.get("num_failed_sessions"):
         typer.echo(f"failed:  {result['num_failed_sessions']} session(s), each with its reason in session_<j>/error.txt")
-    run_dir = Path(result["run_dir"])
-    for graph in sorted(run_dir.glob("trial_graph_*.png")) + sorted(run_dir.glob("a*_e*/trial_graph_return.png")):
-        typer.echo(f"graph:   {graph}")
-    report = run_dir / "report.html"
-    if report.exists():
-        typer.echo(f"report:  {report}")
-    for pair_report in sorted(run_dir.glob("a*_e*/report.html")):
-        typer.echo(f"report:  {pair_report}")
+    from slm_lab.lib.layout import RunLayout
+
+    run = RunLayout(Path(result["run_dir"]))
+    pairs = [RunLayout(p) for p in run.pair_folders()]
+    for graph in run.trial_graphs() + [p.trial_graph("return").with_suffix(".png") for p in pairs]:
+        if graph.exists():
+            typer.echo(f"graph:   {graph}")
+    for report in [run.report_html] + [p.report_html for p in pairs]:
+        if report.exists():
+            typer.echo(f"report:  {report}")
 
 
 @app.command()
@@ -139,7 +143,9 @@ def run(
     except SpecError as e:
         fail(str(e))
     from slm_lab.control.run import run as run_job
+    from slm_lab.spec.errors import RunFault, RunInterrupted
 
+    status = 0
     for (spec, parsed), name, mode_text in prepared:
         try:
             result = run_job(spec, parsed, ray_address=ray_address)
@@ -151,7 +157,40 @@ def run(
                 result["video"] = str(video)
         except SpecError as e:
             fail(str(e))
+        except RunFault as e:
+            _stop(str(e), EXIT_FAILED)
+        except RunInterrupted as e:
+            _stop(f"interrupted; the run keeps its checkpoints. Resume it with: "
+                  f"slm-lab run {spec_file or '<spec file>'} {name} {e.resume}", EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            _stop("interrupted", EXIT_INTERRUPTED)
+        except OSError as e:  # a disk that filled up or went read-only mid-run
+            from slm_lab.lib.io import data_root, disk_error
+
+            _stop(disk_error(e, data_root()), EXIT_FAILED)
         _print_result(name, mode_text, result)
+        status = max(status, _result_status(result, spec_file or "<spec file>", name))
+    if status:
+        raise typer.Exit(status)
+
+
+def _stop(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}" if code != EXIT_INTERRUPTED else message, err=True)
+    raise typer.Exit(code)
+
+
+def _result_status(result: dict[str, Any], spec_file: str, name: str) -> int:
+    """0 when every session (every trial) finished; 1 when any failed, each listed with its cause;
+    130 when a search was stopped before all its trials ran (it resumes with search@<dir>)."""
+    failures = [f"session {s}: {msg}" for s, msg in (result.get("failed_sessions") or {}).items()]
+    failures += [f"trial {r['trial']}: {r.get('error', 'failed')}" for r in result.get("rows", []) if r.get("status") == "error"]
+    for line in failures:
+        typer.echo(f"failed:  {line}", err=True)
+    if result.get("interrupted"):
+        again = f"search@{result['run_dir']}" if result.get("kind") == "search" else "benchmark (it starts over)"
+        typer.echo(f"interrupted; resume with: slm-lab run {spec_file} {name} {again}", err=True)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failures else 0
 
 
 @app.command()
@@ -173,10 +212,12 @@ def plot(
     out: Optional[Path] = typer.Option(None, "--out", help="Output path without suffix (default: data/compare_<timestamp>/compare)."),
 ) -> None:
     """Overlay several trials on one graph (mean eval return with a 95% band each; one curve per (agent, env) pair of a multi-pair run), as PNG and HTML."""
+    from slm_lab.lib.layout import RunLayout
+
     for d in run_dirs:
         if not d.is_dir():
             fail(f"plot: '{d}' is not a run folder")
-        if not any(d.glob("session_*")) and not any(d.glob("*/session_*")):
+        if not any(d.glob(RunLayout.session_glob())) and not any(d.glob(f"*/{RunLayout.session_glob()}")):
             fail(f"plot: '{d}' holds no session folders (expected a run folder from train or search mode)")
     from slm_lab.analysis import plot_compare
     from slm_lab.lib import io

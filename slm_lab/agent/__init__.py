@@ -1,7 +1,7 @@
 """Agents: algorithm + memory + nets. Never imports control/ or analysis/."""
 
 from slm_lab.agent.algorithm import ALGORITHMS, Algorithm
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 

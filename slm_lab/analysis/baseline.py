@@ -21,6 +21,7 @@ from typing import Any
 from slm_lab.lib import io
 from slm_lab.lib.config import CACHE_DIR_ENV, cache_dir  # noqa: F401  (one cache dir for the whole lab)
 from slm_lab.lib.logger import get_logger
+from slm_lab.spec.errors import SpecError
 
 logger = get_logger(__name__)
 
@@ -153,7 +154,15 @@ def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
         value = _lookup(_read_table(cache_file), key)
     if value is None:
         logger.info("measuring the random-policy baseline of %s over %d episodes", name, episodes)
-        entry = measure_random_baseline(name, kwargs, max_t, episodes)
+        try:
+            entry = measure_random_baseline(name, kwargs, max_t, episodes)
+        except Exception as e:  # the env itself failed: one line naming it, not the env's traceback
+            detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise SpecError(f"env '{name}' failed while its random-policy baseline was measured: "
+                            f"{type(e).__name__}: {detail} (fix the env, then run again)") from None
+        if not math.isfinite(entry["return"]):  # never cached: a NaN baseline would poison every strength
+            raise SpecError(f"env '{name}': a random policy's mean return is {entry['return']} "
+                            "(NaN or infinite rewards, or no episode ended); check the env's rewards and max_t")
         # re-read just before writing: another session may have added entries meanwhile
         table = _read_table(cache_file)
         table[key] = entry

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io as _io
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +21,7 @@ import pandas as pd
 from slm_lab.analysis import stats
 from slm_lab.analysis.metrics import FITNESS_METRICS, align_on_frame, eval_curve, train_curve
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, TableLayout
 from slm_lab.lib.logger import get_logger
 
 logger = get_logger(__name__)
@@ -408,15 +408,15 @@ def experiment_chart(experiment_df: pd.DataFrame, search_keys: Sequence[str], ti
 def load_session(session_dir: str | Path) -> SessionData:
     from slm_lab.analysis.metrics import read_table
 
-    session_dir = Path(session_dir)
-    return SessionData(session_dir.name, read_table(session_dir / "train.csv"), read_table(session_dir / "eval.csv"))
+    layout = TableLayout(Path(session_dir))
+    return SessionData(layout.dir.name, read_table(layout.train_csv), read_table(layout.eval_csv))
 
 
 def plot_session(session_dir: str | Path, random_return: float, title: str | None = None) -> tuple[Path, Path]:
     """`session_graph.png` + `session_graph.html` in the session folder."""
     s = load_session(session_dir)
     chart = session_chart(s.train, s.eval, random_return, title or Path(session_dir).name)
-    return write_chart(chart, Path(session_dir) / "session_graph")
+    return write_chart(chart, TableLayout(Path(session_dir)).session_graph)
 
 
 def plot_trial(trial_dir: str | Path, sessions: Sequence[SessionData], random_return: float,
@@ -424,8 +424,8 @@ def plot_trial(trial_dir: str | Path, sessions: Sequence[SessionData], random_re
     """`trial_graph_return.{png,html}` and `trial_graph_strength.{png,html}` in the trial folder."""
     trial_dir = Path(trial_dir)
     ret, strength = trial_charts(sessions, random_return, title or trial_dir.name)
-    return [*write_chart(ret, trial_dir / "trial_graph_return"),
-            *write_chart(strength, trial_dir / "trial_graph_strength")]
+    layout = TableLayout(trial_dir)
+    return [*write_chart(ret, layout.trial_graph("return")), *write_chart(strength, layout.trial_graph("strength"))]
 
 
 def plot_experiment(experiment_df: pd.DataFrame, search_keys: list[str], out_prefix: Path) -> tuple[Path, Path]:
@@ -440,18 +440,13 @@ def plot_experiment(experiment_df: pd.DataFrame, search_keys: list[str], out_pre
 def trial_folders(run_dir: str | Path) -> list[Path]:
     """A trial folder is one with `session_*` folders; a run folder may hold several."""
     run_dir = Path(run_dir)
-    if any(p.is_dir() for p in run_dir.glob("session_*")):
+    if RunLayout(run_dir).sessions():
         return [run_dir]
-    return sorted(p for p in run_dir.iterdir() if p.is_dir() and any(q.is_dir() for q in p.glob("session_*"))) \
-        if run_dir.is_dir() else []
+    return sorted(p for p in run_dir.iterdir() if p.is_dir() and RunLayout(p).sessions()) if run_dir.is_dir() else []
 
 
 def session_folders(trial_dir: str | Path) -> list[Path]:
-    def index(p: Path) -> tuple[int, str]:
-        tail = p.name.rpartition("_")[2]
-        return (int(tail) if tail.isdigit() else 1 << 30, p.name)
-
-    return sorted((p for p in Path(trial_dir).glob("session_*") if p.is_dir()), key=index)
+    return [s.dir for s in RunLayout(Path(trial_dir)).sessions() if s.dir.is_dir()]
 
 
 def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
@@ -476,6 +471,5 @@ def plot_compare(run_dirs: list[Path], out_prefix: Path) -> tuple[Path, Path]:
 
 def pair_folders(session_dir: Path) -> list[Path]:
     """The `a<a>_e<e>` folders of a session with several (agent, env) pairs (none for one pair)."""
-    if (Path(session_dir) / "train.csv").is_file():
-        return []
-    return sorted(p for p in Path(session_dir).glob("a*_e*") if p.is_dir() and re.fullmatch(r"a\d+_e\d+", p.name))
+    layout = TableLayout(Path(session_dir))
+    return [] if layout.train_csv.is_file() else layout.pair_folders()

@@ -70,11 +70,12 @@ MEANINGS: dict[str, str] = {
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A train.csv / eval.csv as numbers; a missing or empty file gives an empty table."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
+    """A train.csv / eval.csv as numbers; a missing or empty file gives an empty table, and a
+    torn last line (a run killed while appending it, lib/tables.py) is left out."""
+    from slm_lab.lib import tables
+
+    df = tables.read_table(Path(path))
+    if df.empty and not len(df.columns):
         df = pd.DataFrame(columns=list(COLUMNS))
     for col in COLUMNS:
         if col not in df.columns:

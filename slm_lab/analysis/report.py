@@ -24,6 +24,7 @@ from slm_lab.analysis.metrics import (
     FITNESS_METRICS, MEANINGS, SESSION_METRICS, eval_curve, session_metrics, trial_metrics,
 )
 from slm_lab.lib import io
+from slm_lab.lib.layout import ExperimentLayout, RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger
 
 if TYPE_CHECKING:
@@ -111,10 +112,10 @@ def session_end(session_dir: Path, spec: Spec, final: bool = True) -> dict[str, 
     rand = _random_baseline(spec)
     data = graphs.load_session(session_dir)
     metrics = session_metrics(data.eval, data.train, rand)
-    io.write_json(session_dir / "metrics.json", _json_safe(metrics))
+    io.write_json(SessionLayout(session_dir).metrics_json, _json_safe(metrics))
     try:
         graphs.write_chart(graphs.session_chart(data.train, data.eval, rand, f"{spec.name} {session_dir.name}"),
-                           session_dir / "session_graph")
+                           SessionLayout(session_dir).session_graph)
     except Exception:  # a graph must never cost the run its metrics
         logger.warning("session graph of %s failed", session_dir, exc_info=True)
     if final:
@@ -146,9 +147,9 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
     metrics = trial_metrics([m for _, _, m in done], strength_curves, num_failed=len(failed), random_return=rand)
     sessions = {idx: m for idx, _, m in done}
 
-    io.write_json(trial_dir / "trial_metrics.json",
-                  _json_safe({"trial": metrics, "sessions": sessions, "failed": failed}))
-    io.write_csv(trial_dir / "trial_metrics.csv", trial_metrics_frame(metrics, sessions, failed))
+    layout = RunLayout(trial_dir)
+    io.write_json(layout.trial_metrics_json, _json_safe({"trial": metrics, "sessions": sessions, "failed": failed}))
+    io.write_csv(layout.trial_metrics_csv, trial_metrics_frame(metrics, sessions, failed))
     try:
         graphs.plot_trial(trial_dir, [data for _, data, _ in done], rand, spec.name)
     except Exception:
@@ -225,14 +226,15 @@ def write_trial_report(trial_dir: Path, spec: Spec, metrics: dict[str, Any], ses
                        failed: dict[int, str]) -> Path:
     """`report.html`: links to spec and tables, the metric table, and every graph of the trial."""
     trial_dir = Path(trial_dir)
+    layout = RunLayout(trial_dir)
     env = spec.env[0]
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     parts = [
         f"<h1>{html.escape(spec.name)}</h1>",
         f"<p class=\"meta\">env <b>{html.escape(env.name)}</b>, max_frame {env.max_frame}, "
         f"{metrics.get('num_sessions', 0)} session(s) aggregated, {len(failed)} failed; written {when}</p>",
-        "<p><a href=\"spec.json\">spec.json</a> &middot; <a href=\"trial_metrics.json\">trial_metrics.json</a>"
-        " &middot; <a href=\"trial_metrics.csv\">trial_metrics.csv</a></p>",
+        "<p>" + " &middot; ".join(f"<a href=\"{p.name}\">{p.name}</a>"
+                                  for p in (layout.spec_json, layout.trial_metrics_json, layout.trial_metrics_csv)) + "</p>",
         "<h2>Trial metrics</h2>", _metric_table_html(metrics),
         "<p class=\"meta\">Formulas and edge cases: docs/METRICS.md in the SLM Lab repository.</p>",
     ]
@@ -247,19 +249,19 @@ def write_trial_report(trial_dir: Path, spec: Spec, metrics: dict[str, Any], ses
             else:
                 cells = "".join(f"<td class=\"num\">{html.escape(format_value(sessions[idx].get(c)))}</td>"
                                 for c in cols)
-                body += f"<tr><td><a href=\"session_{idx}/\">{idx}</a></td><td>ok</td>{cells}</tr>"
+                body += f"<tr><td><a href=\"{layout.session_name(idx)}/\">{idx}</a></td><td>ok</td>{cells}</tr>"
         parts += ["<h2>Sessions</h2>", f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div>"]
-    trial_pngs = [trial_dir / f"trial_graph_{k}.png" for k in ("return", "strength")]
+    trial_pngs = [layout.trial_graph(k).with_suffix(".png") for k in ("return", "strength")]
     trial_pngs = [p for p in trial_pngs if p.exists()]
     if trial_pngs:
         parts.append("<h2>Trial graphs</h2>")
         parts += [_figure_html(p, trial_dir, p.stem.replace("_", " ")) for p in trial_pngs]
-    session_pngs = [d / "session_graph.png" for d in graphs.session_folders(trial_dir)]
+    session_pngs = [SessionLayout(d).session_graph.with_suffix(".png") for d in graphs.session_folders(trial_dir)]
     session_pngs = [p for p in session_pngs if p.exists()]
     if session_pngs:
         parts.append("<h2>Session graphs</h2>")
         parts += [_figure_html(p, trial_dir, p.parent.name) for p in session_pngs]
-    path = trial_dir / "report.html"
+    path = layout.report_html
     io.write_text(path, _page(f"{spec.name}: trial report", "\n".join(parts)))
     return path
 
@@ -271,9 +273,10 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
     A `trial_dir` column (paths) in `experiment_df` links each row to its trial report.
     """
     exp_dir = Path(exp_dir)
+    layout = ExperimentLayout(exp_dir)
     title = title or exp_dir.name
     try:
-        graphs.plot_experiment(experiment_df, list(search_keys), exp_dir / "experiment_graph")
+        graphs.plot_experiment(experiment_df, list(search_keys), layout.experiment_graph)
     except Exception:
         logger.warning("experiment graph of %s failed", exp_dir, exc_info=True)
     df = experiment_df.copy()
@@ -288,7 +291,7 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
     for _, row in df.iterrows():
         cells = "".join(f"<td class=\"num\">{html.escape(format_value(row[c]))}</td>" for c in cols)
         if "trial_dir" in df:
-            report = Path(str(row["trial_dir"])) / "report.html"
+            report = RunLayout(Path(str(row["trial_dir"]))).report_html
             target = report if report.is_absolute() else exp_dir / report
             cells += f"<td><a href=\"{html.escape(_rel(target, exp_dir))}\">report</a></td>"
         body += f"<tr>{cells}</tr>"
@@ -296,10 +299,10 @@ def write_experiment_report(exp_dir: Path, experiment_df: pd.DataFrame, search_k
              f"<p class=\"meta\">{len(df)} trial(s), ranked by strength. Searched: "
              f"{html.escape(', '.join(search_keys) or 'nothing')}</p>",
              "<h2>Trials</h2>", f"<div class=\"scroll\"><table><tr>{head}</tr>{body}</table></div>"]
-    png = exp_dir / "experiment_graph.png"
+    png = layout.experiment_graph.with_suffix(".png")
     if png.exists():
         parts += ["<h2>Fitness vs hyperparameters</h2>",
                   _figure_html(png, exp_dir, "each metric vs each searched value, colour = strength")]
-    path = exp_dir / "report.html"
+    path = layout.report_html
     io.write_text(path, _page(f"{title}: search report", "\n".join(parts)))
     return path

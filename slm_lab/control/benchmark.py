@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import ExperimentLayout, RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.loader import check_env_names, load_spec, read_spec_file, spec_param_variants
@@ -60,12 +61,13 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     check_ray_address(address)
     name = specs[0].name
     exp_dir = io.new_run_dir(name)
-    setup_logging(logging.INFO, exp_dir / "log.txt")
+    setup_logging(logging.INFO, RunLayout(exp_dir).log_txt)
     trials = {}
     for i, spec in enumerate(specs):
         values = spec.meta.resolved.get("spec_params", {})
         trials[i] = {"spec": spec.model_dump(mode="json"), "values": values}
-    io.write_json(exp_dir / "benchmark_specs.json", {f"trial_{i}": t["spec"] for i, t in trials.items()})
+    io.write_json(ExperimentLayout(exp_dir).benchmark_specs_json, {ExperimentLayout(exp_dir).trial(i).dir.name: t["spec"]
+                                                                  for i, t in trials.items()})
     env = {k: str(Path(os.environ[k]).resolve()) for k in PASSED_ENV if os.environ.get(k)}
     level = logging.getLogger("slm_lab").getEffectiveLevel()
     plan = Plan(str(exp_dir.resolve()), name, [], {}, {}, trials=trials, env=env, log_level=level)
@@ -76,8 +78,11 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     text = benchmark_markdown(name, specs, rows, load_references())
     io.write_text(exp_dir / "benchmark.md", text)
     logger.info(f"benchmark {name} done: {exp_dir / 'benchmark.md'}")
-    return {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
-            "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    result = {"kind": "benchmark", "name": name, "run_dir": str(exp_dir), "rows": rows,
+              "search_keys": list(trials[0]["values"]), "benchmark_md": str(exp_dir / "benchmark.md")}
+    if not plan.complete():  # Ctrl-C: Tune stopped trials it never reported
+        result["interrupted"] = True
+    return result
 
 
 # --- the table -----------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from slm_lab.control.ray_cluster import check_ray_address, quiet_ray_env, worker
 from slm_lab.control.search_plan import METRIC_COLUMNS, Continuation, Plan, raw_from_values
 from slm_lab.control.tune_trials import run_on_ray, scalar_metrics
 from slm_lab.lib import io, pids
+from slm_lab.lib.layout import ExperimentLayout, RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -134,8 +135,8 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     exp_dir = io.new_run_dir(spec.name)
     # one driver per experiment folder: a search@ resume is refused while this one runs
     with pids.run_lock(exp_dir):
-        setup_logging(logging.INFO, exp_dir / "log.txt")
-        io.write_json(exp_dir / "spec.json", spec.model_dump(mode="json"))
+        setup_logging(logging.INFO, ExperimentLayout(exp_dir).log_txt)
+        io.write_json(ExperimentLayout(exp_dir).spec_json, spec.model_dump(mode="json"))
         plan, invalid = plan_search(spec, exp_dir, params)
         plan.record = True
         write_search_plan(spec, plan, invalid)
@@ -153,19 +154,19 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
             if plan.record and row["trial"] in plan.final:  # stopped by the scheduler: keep the analysis too
                 search_state.record_result(plan.exp_dir, row["trial"], row)
     df = experiment_frame(rows, plan.params)
-    io.write_csv(exp_dir / "experiment_df.csv", df)
+    io.write_csv(ExperimentLayout(exp_dir).experiment_df_csv, df)
     ranked = rank(rows)
     # the best finished trial; when none finished (Ctrl-C early), the best of those stopped
     best = next((r for r in ranked
                  if r["status"] in ("ok", "stopped") and math.isfinite(r.get("strength", math.nan))), None)
     result: dict[str, Any] = {"kind": "search", "run_dir": str(exp_dir), "name": spec.name,
                               "search_keys": [p.key for p in plan.params], "rows": ranked,
-                              "experiment_df": str(exp_dir / "experiment_df.csv")}
+                              "experiment_df": str(ExperimentLayout(exp_dir).experiment_df_csv)}
     if best is not None:
         best_raw = (plan.trials[best["trial"]]["spec"] if plan.trials is not None
                     else raw_from_values(plan, best["values"]))
-        io.write_json(exp_dir / "best_spec.json", {spec.name: best_raw})
-        result["best_spec"] = str(exp_dir / "best_spec.json")
+        io.write_json(ExperimentLayout(exp_dir).best_spec_json, {spec.name: best_raw})
+        result["best_spec"] = str(ExperimentLayout(exp_dir).best_spec_json)
         result["best_trial"] = best["trial"]
         if best["status"] != "ok":
             logger.warning(f"no trial finished: best_spec.json is stopped trial {best['trial']}, "
@@ -177,8 +178,11 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
     logger.info(f"search {spec.name} done: {done}/{len(rows)} trials finished"
                 f"{f', {stopped} stopped before the end (early stopping or Ctrl-C)' if stopped else ''}; "
                 f"best trial {best['trial'] if best else '-'}; results in {exp_dir}")
-    if plan.record and plan.complete():  # last: a search killed before this line can still be resumed
-        search_state.mark_done(exp_dir, len(rows))
+    if plan.complete():
+        if plan.record:  # last: a search killed before this line can still be resumed
+            search_state.mark_done(exp_dir, len(rows))
+    else:  # Ctrl-C / SIGTERM: Tune stopped trials it never reported; search@ runs them
+        result["interrupted"] = True
     return result
 
 
@@ -190,8 +194,7 @@ def _analyze_stopped(plan: Plan, row: dict[str, Any]) -> None:
     from slm_lab.spec.loader import validate
 
     trial_dir = plan.trial_dir(row["trial"])
-    dirs = sorted((d for d in trial_dir.glob("session_*") if (d / "eval.csv").is_file()),
-                  key=lambda d: int(d.name.rpartition("_")[2]))
+    dirs = [s.dir for s in RunLayout(trial_dir).sessions() if s.eval_csv.is_file()]
     if not dirs:
         return
     try:

@@ -29,8 +29,9 @@ MAX_GIF_FRAMES = 2000  # a GIF keeps every frame in memory until written: long e
 
 def default_video_path(model_path: Path) -> Path:
     """`<session dir>/video/enjoy_<timestamp>.mp4` for `<session dir>/model/<name>.pt`."""
-    session_dir = model_path.parent.parent if model_path.parent.name == "model" else model_path.parent
-    return session_dir / "video" / f"enjoy_{_dt.datetime.now().strftime('%Y_%m_%d_%H%M%S')}.mp4"
+    from slm_lab.lib.layout import SessionLayout
+
+    return SessionLayout.of_model(model_path).video_dir / f"enjoy_{_dt.datetime.now().strftime('%Y_%m_%d_%H%M%S')}.mp4"
 
 
 def check_video_path(path: Path) -> None:
@@ -114,6 +115,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
     total = 0.0
     try:
         state = env.reset()
+        agent.reset_greedy_state()
         writer.add(_rgb(env.venv.render()))
         for _ in range(max_steps):
             result = env.step(agent.act_greedy(state))
@@ -123,7 +125,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
             writer.add(_rgb(env.venv.render()))
             state = result.state
         finished = env.drain_finished()
-        total = float(finished[0][1]) if finished else float(env.body_returns[0])
+        total = float(finished[0][1]) if finished else float(env.episodes.returns[0])
         writer.close()
         os.replace(tmp, path)
     except BaseException:
@@ -138,7 +140,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
 def record_model(spec: Any, model_path: Path, path: Path | None = None) -> tuple[Path, float]:
     """Load the saved model (weights only) and record one greedy episode; (video path, return)."""
     from slm_lab.aeb import AgentSpace, EnvSpace
-    from slm_lab.control.session import load_checkpoint
+    from slm_lab.control.checkpoint import load_checkpoint
     from slm_lab.lib.seeding import derive_seed, seed_everything
 
     path = path or default_video_path(model_path)

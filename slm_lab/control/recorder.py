@@ -2,7 +2,9 @@
 
 A session with one agent in one env writes its tables straight into the session folder; with
 several pairs each pair writes into `session_j/a{a}_e{e}/`, so every env and every agent of a
-multi-env or multi-agent spec has its own curves, metrics and graphs.
+multi-env or multi-agent spec has its own curves, metrics and graphs. Rows are appended to the
+tables one line at a time (lib/tables.py); a recorder's state is its return windows and episode
+count, and a resume cuts its tables back to the checkpoint (`load_state_dict`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from slm_lab.lib import io
+from slm_lab.lib.layout import TableLayout, pair_name
+from slm_lab.lib.tables import append_row, read_table, write_table
 
 COLUMNS = ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy", "explore_var", "lr"]
 """eval.csv's columns, and the first ones of train.csv; the algorithm's own statistics follow them there."""
@@ -25,6 +27,8 @@ COLUMNS = ["frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma
 def train_columns(agent: Any) -> list[str]:
     """train.csv's columns for this agent: COLUMNS, then the named statistics its algorithm adds."""
     return COLUMNS + [k for k in agent.stat_names() if k not in COLUMNS]
+
+
 BODY_COLUMNS = ["frame", "body", "return", "length"]
 
 
@@ -37,6 +41,7 @@ class PairRecorder:
         self.env, self.agent = env, agent
         self.train_columns = train_columns(agent)
         self.dir = Path(folder)
+        self.layout = TableLayout(self.dir)
         self.train_rows: list[dict[str, float]] = []
         self.eval_rows: list[dict[str, float]] = []
         self.body_rows: list[dict[str, float]] = []
@@ -47,7 +52,7 @@ class PairRecorder:
 
     @property
     def label(self) -> str:
-        return f"a{self.a}_e{self.e}"
+        return pair_name(self.a, self.e)
 
     def _common(self) -> dict[str, float]:
         clock = self.env.clock
@@ -71,10 +76,12 @@ class PairRecorder:
             **stats,
         })
         self.train_rows.append(row)
-        io.write_csv(self.dir / "train.csv", pd.DataFrame(self.train_rows, columns=self.train_columns))
+        append_row(self.layout.train_csv, row, self.train_columns)
         if per_body and mine:  # per-body curves: every finished episode of every body
-            self.body_rows += [{"frame": row["frame"], "body": b, "return": r, "length": n} for b, r, n in mine]
-            io.write_csv(self.dir / "bodies.csv", pd.DataFrame(self.body_rows, columns=BODY_COLUMNS))
+            for b, r, n in mine:
+                body_row = {"frame": row["frame"], "body": b, "return": r, "length": n}
+                self.body_rows.append(body_row)
+                append_row(self.layout.bodies_csv, body_row, BODY_COLUMNS)
         return row
 
     def eval_row(self, ret: float, n_episodes: int) -> dict[str, float]:
@@ -87,14 +94,52 @@ class PairRecorder:
             **{k: last.get(k, math.nan) for k in ("loss", "entropy", "explore_var", "lr")},
         })
         self.eval_rows.append(row)
-        io.write_csv(self.dir / "eval.csv", pd.DataFrame(self.eval_rows, columns=COLUMNS))
+        append_row(self.layout.eval_csv, row, COLUMNS)
         return row
+
+    # --- resume ---------------------------------------------------------------------------
+
+    def start_fresh(self) -> None:
+        """Remove tables a previous run left in this folder: rows are appended to them."""
+        for path in self.layout.tables:
+            path.unlink(missing_ok=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The return windows and the episode count (the rows themselves are the tables on disk)."""
+        return {"returns_window": [float(x) for x in self.returns_window],
+                "eval_window": [float(x) for x in self.eval_window], "episodes": int(self.episodes)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Windows and episodes as saved, and the tables cut back to this pair's env frame (the
+        env is restored first): rows written after the checkpoint belong to the lost stretch."""
+        frame = int(self.env.clock.frame)
+        self.returns_window = deque(state["returns_window"], maxlen=self.returns_window.maxlen)
+        self.eval_window = deque(state["eval_window"], maxlen=self.eval_window.maxlen)
+        self.train_rows = self._rewind(self.layout.train_csv, frame, self.train_columns)
+        self.eval_rows = self._rewind(self.layout.eval_csv, frame, COLUMNS)
+        self.body_rows = self._rewind(self.layout.bodies_csv, frame, BODY_COLUMNS)
+        # checkpoints written before the count was saved: the last kept row's
+        self.episodes = int(state.get("episodes", self.train_rows[-1]["episode"] if self.train_rows else 0))
+        self.last_row_frame = frame
+
+    @staticmethod
+    def _rewind(path: Path, frame: int, columns: list[str]) -> list[dict[str, Any]]:
+        table = read_table(path)
+        if table.empty:
+            if path.is_file():
+                write_table(path, [], columns)
+            return []
+        rows = [{c: row.get(c, math.nan) for c in columns} for row in table[table["frame"] <= frame].to_dict("records")]
+        write_table(path, rows, columns)
+        return rows
 
 
 def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
     """One greedy episode in every body of `env`; each actor (agent, its body indices) acts for
     its bodies. Returns the return of each body."""
     state = env.reset()
+    for agent, _ in actors:  # a greedy policy with memory starts every body's episode afresh
+        agent.reset_greedy_state()
     returns = np.zeros(env.num_bodies)
     running = np.ones(env.num_bodies, dtype=bool)
     while running.any():
@@ -108,7 +153,11 @@ def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
                 action[list(bodies)] = act
         result = env.step(action)
         returns += np.where(running, result.reward, 0.0)
-        running &= ~(result.terminated | result.truncated)
+        done = result.terminated | result.truncated
+        running &= ~done
+        if done.any():
+            for agent, bodies in actors:
+                agent.reset_greedy_state(done[bodies])
         state = result.state
     env.drain_finished()
     return returns

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger, setup_logging
-from slm_lab.spec.errors import SpecError
+from slm_lab.lib.signals import terminate_as_interrupt
+from slm_lab.spec.errors import RunFault, RunInterrupted, SpecError
 from slm_lab.spec.loader import check_env_names, load_spec
 from slm_lab.spec.schema import Spec
 
@@ -49,12 +52,12 @@ def find_model(target: str) -> Path:
     path = Path(target)
     if path.is_file() and path.suffix == ".pt":
         return path
-    if (path / "session_0").is_dir():
-        path = path / "session_0"
-    for name in ("best.pt", "latest.pt"):
-        if (path / "model" / name).is_file():
-            return path / "model" / name
-    raise SpecError(f"enjoy: no saved model in '{target}' (expected {target}/model/best.pt from a train run)")
+    session = RunLayout(path).session(0) if RunLayout(path).session(0).dir.is_dir() else SessionLayout(path)
+    for kind in ("best", "latest"):
+        if session.agent_model(0, kind).is_file():
+            return session.agent_model(0, kind)
+    raise SpecError(f"enjoy: no saved model in '{target}' (expected {SessionLayout(Path(target)).agent_model(0, 'best')} "
+                    "from a train run)")
 
 
 def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str] | None = None,
@@ -115,19 +118,8 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
     """Execute a prepared job and return its result (trial metrics, the enjoy return, or the
     summary of a search / benchmark, which run on Ray: `ray_address` joins a cluster)."""
     if mode.kind in ("search", "benchmark"):
-        from slm_lab.control.ray_cluster import ray_address as resolve_address
-
-        if isinstance(spec, list):
-            from slm_lab.control.benchmark import run_benchmark
-
-            return run_benchmark(spec, resolve_address(ray_address))
-        if mode.target is not None:
-            from slm_lab.control.search_resume import resume_experiment
-
-            return resume_experiment(spec, Path(mode.target), resolve_address(ray_address))
-        from slm_lab.control.experiment import run_experiment
-
-        return run_experiment(spec, resolve_address(ray_address))
+        with terminate_as_interrupt():  # SIGTERM stops the trials as Ctrl-C does (Tune's own handler)
+            return _run_on_ray(spec, mode, ray_address)
     assert isinstance(spec, Spec)
     if mode.kind == "enjoy":
         return {"mean_return": enjoy(spec, find_model(mode.target or ""))}
@@ -138,17 +130,54 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
         from slm_lab.control.resume import resume_trial
 
         trial_dir = Path(mode.target)
-        setup_logging(level, trial_dir / "log.txt")  # appends: the log tells both attempts
+        setup_logging(level, RunLayout(trial_dir).log_txt)  # appends: the log tells both attempts
         logger.info(f"resuming {spec.name} in {trial_dir}")
-        metrics = resume_trial(trial_dir, spec, show_progress)
+        with _interruptible(trial_dir):
+            metrics = resume_trial(trial_dir, spec, show_progress)
         metrics["run_dir"] = str(trial_dir)
         return metrics
-    trial_dir = io.new_run_dir(spec.name)
-    setup_logging(level, trial_dir / "log.txt")
+    trial_dir = new_run_folder(spec.name)
+    setup_logging(level, RunLayout(trial_dir).log_txt)
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
-    metrics = Trial(spec, trial_dir, 0, show_progress).run()
+    with _interruptible(trial_dir):
+        metrics = Trial(spec, trial_dir, 0, show_progress).run()
     metrics["run_dir"] = str(trial_dir)
     return metrics
+
+
+def _run_on_ray(spec: Spec | list[Spec], mode: Mode, ray_address: str | None) -> dict[str, Any]:
+    from slm_lab.control.ray_cluster import ray_address as resolve_address
+
+    if isinstance(spec, list):
+        from slm_lab.control.benchmark import run_benchmark
+
+        return run_benchmark(spec, resolve_address(ray_address))
+    if mode.target is not None:
+        from slm_lab.control.search_resume import resume_experiment
+
+        return resume_experiment(spec, Path(mode.target), resolve_address(ray_address))
+    from slm_lab.control.experiment import run_experiment
+
+    return run_experiment(spec, resolve_address(ray_address))
+
+
+@contextmanager
+def _interruptible(trial_dir: Path) -> Iterator[None]:
+    """Ctrl-C / SIGTERM during a trial: RunInterrupted, naming the folder that train@ resumes."""
+    with terminate_as_interrupt():  # the sessions' loops poll for a stop at their safe points
+        try:
+            yield
+        except KeyboardInterrupt:
+            logger.warning(f"interrupted: the sessions kept their checkpoints in {trial_dir}")
+            raise RunInterrupted(str(trial_dir), f"train@{trial_dir}") from None
+
+
+def new_run_folder(name: str) -> Path:
+    """A new run folder in the data dir, or a one-line RunFault when the data dir cannot take one."""
+    try:
+        return io.new_run_dir(name)
+    except OSError as e:
+        raise RunFault(io.disk_error(e, io.data_root())) from None
 
 
 def enjoy(spec: Spec, model_path: Path, episodes: int | None = None) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_lab.lib.layout import ExperimentLayout
 from slm_lab.spec.search import SearchParam, apply_sample, decode
 
 # the trial metrics reported to Tune and kept in experiment_df.csv, in this order
@@ -36,7 +37,7 @@ class Plan:
     final: set[int] = field(default_factory=set)  # driver side: the trials with a recorded result
 
     def trial_dir(self, index: int) -> Path:
-        return Path(self.exp_dir) / f"trial_{index}"
+        return ExperimentLayout(Path(self.exp_dir)).trial(index).dir
 
     def trial_values(self, index: int, config: dict[str, Any]) -> dict[str, Any]:
         """The spec values of a trial, by search key."""

@@ -33,6 +33,7 @@ from slm_lab.control.search_plan import Continuation, Plan
 from slm_lab.control.tune_trials import run_on_ray
 from slm_lab.control.resume import check_resumable, find_latest_run, load_saved_spec
 from slm_lab.lib import pids
+from slm_lab.lib.layout import RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -104,7 +105,7 @@ def prepare_search_resume(spec_file: str, spec_name: str, target: str, overrides
     progress = load_progress(exp_dir)  # a damaged plan or record is refused now, not in a Ray worker
     for index in progress.cont.todo:
         trial_dir = progress.plan.trial_dir(index)
-        if (trial_dir / "spec.json").is_file():  # started: its checkpoints must load safely
+        if RunLayout(trial_dir).spec_json.is_file():  # started: its checkpoints must load safely
             check_resumable(trial_dir, load_saved_spec(trial_dir))
     return spec, exp_dir
 
@@ -115,7 +116,7 @@ def resume_experiment(spec: Spec, exp_dir: Path, address: str | None = None) -> 
     quiet_ray_env(address)
     try:
         with pids.run_lock(exp_dir):
-            setup_logging(logging.INFO, exp_dir / "log.txt")  # appends: the log tells every attempt
+            setup_logging(logging.INFO, RunLayout(exp_dir).log_txt)  # appends: the log tells every attempt
             progress = load_progress(exp_dir)
             cont = progress.cont
             logger.info(f"resuming search {spec.name} in {exp_dir}: {len(progress.plan.final)} trial(s) kept, "

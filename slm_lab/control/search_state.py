@@ -24,20 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import ExperimentLayout
 from slm_lab.spec.errors import SpecError
 
-PLAN_FILE = "search_plan.json"
-TRIALS_DIR = "search_trials"
-DONE_FILE = "search_done.json"
+PLAN_FILE = ExperimentLayout(Path(".")).search_plan_json.name  # the marker of a search folder
 PLAN_VERSION = 1
 
 
 def write_plan(exp_dir: str | Path, plan: dict[str, Any]) -> None:
-    io.write_json(Path(exp_dir) / PLAN_FILE, {"version": PLAN_VERSION, **plan})
+    io.write_json(ExperimentLayout(Path(exp_dir)).search_plan_json, {"version": PLAN_VERSION, **plan})
 
 
 def read_plan(exp_dir: str | Path) -> dict[str, Any]:
-    path = Path(exp_dir) / PLAN_FILE
+    path = ExperimentLayout(Path(exp_dir)).search_plan_json
     try:
         plan = io.read_json(path)
     except (OSError, ValueError) as e:
@@ -50,7 +49,7 @@ def read_plan(exp_dir: str | Path) -> dict[str, Any]:
 
 
 def _record_path(exp_dir: str | Path, index: int) -> Path:
-    return Path(exp_dir) / TRIALS_DIR / f"trial_{index}.json"
+    return ExperimentLayout(Path(exp_dir)).search_trial_record(index)
 
 
 def read_record(exp_dir: str | Path, index: int) -> dict[str, Any]:
@@ -60,9 +59,8 @@ def read_record(exp_dir: str | Path, index: int) -> dict[str, Any]:
 
 def read_records(exp_dir: str | Path) -> dict[int, dict[str, Any]]:
     """Every trial's record, by index."""
-    folder = Path(exp_dir) / TRIALS_DIR
     out = {}
-    for path in folder.glob("trial_*.json") if folder.is_dir() else []:
+    for path in ExperimentLayout(Path(exp_dir)).search_trial_records():
         try:
             record = io.read_json(path)
             out[int(record["trial"])] = record
@@ -83,8 +81,8 @@ def record_result(exp_dir: str | Path, index: int, row: dict[str, Any]) -> None:
 
 
 def mark_done(exp_dir: str | Path, num_trials: int) -> None:
-    io.write_json(Path(exp_dir) / DONE_FILE, {"trials": int(num_trials), "finished_at": time.time()})
+    io.write_json(ExperimentLayout(Path(exp_dir)).search_done_json, {"trials": int(num_trials), "finished_at": time.time()})
 
 
 def is_done(exp_dir: str | Path) -> bool:
-    return (Path(exp_dir) / DONE_FILE).is_file()
+    return ExperimentLayout(Path(exp_dir)).search_done_json.is_file()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,12 +12,15 @@ import numpy as np
 
 from slm_lab.aeb import AgentSpace, EnvSpace
 from slm_lab.agent.algorithm import Algorithm
-from slm_lab.control.resume import mark_session_done, restore_session, save_session_checkpoint
+# the checkpoint layer below the session; these names are looked up here at call time (tests wrap them)
+from slm_lab.control.checkpoint import (load_checkpoint, mark_session_done, restore_session,  # noqa: F401
+                                        save_checkpoint, save_session_checkpoint)
 from slm_lab.control.recorder import COLUMNS, PairRecorder, evaluate_env
-from slm_lab.env import make_env
+from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import GymEnv
-from slm_lab.lib import io
+from slm_lab.lib.layout import SessionLayout
 from slm_lab.lib.logger import get_logger
+from slm_lab.lib.signals import StopRequest, stop_signals
 from slm_lab.lib.seeding import derive_seed, seed_everything
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -34,53 +36,16 @@ class SessionDiverged(RuntimeError):
     """A loss or a parameter became NaN or inf."""
 
 
+class SessionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the session at a safe point, after its checkpoint was saved."""
+
+
 DIVERGED_HINT = "look for NaN/inf in the env's rewards or observations, or lower the learning rate"
 
 
 def evaluate(agent: Algorithm, env: GymEnv) -> float:
     """Mean return of one greedy episode in each body of the eval env."""
     return float(evaluate_env(env, [(agent, list(range(env.num_bodies)))]).mean())
-
-
-def save_checkpoint(agent: Algorithm, path: Path, env: GymEnv | None = None) -> None:
-    """The agent's state dict, plus the env's normalization statistics under "env_norm" when
-    it normalizes (a saved policy only makes sense on observations scaled the same way)."""
-    import torch
-
-    state = agent.state_dict()
-    if env is not None and (norm := env.norm_state_dict()):
-        state["env_norm"] = norm
-    io.atomic_write(path, lambda f: torch.save(state, f), binary=True)
-
-
-def agent_checkpoint_path(model_dir: Path, a: int, kind: str) -> Path:
-    """`latest.pt` / `best.pt` for agent 0, `agent<a>_latest.pt` / `agent<a>_best.pt` for the others."""
-    return Path(model_dir) / f"{'' if a == 0 else f'agent{a}_'}{kind}.pt"
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Only tensors and plain containers: never unpickles arbitrary objects.
-
-    A file that holds anything else (possibly code a pickle would run) or is not a
-    checkpoint at all is refused with a one-line SpecError.
-    """
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:  # torch refused to import a function or class the pickle names
-            raise SpecError(f"{path}: refused: it would load {found.group(1)}, not only tensors and plain data; "
-                            "a lab checkpoint never does (loading it could run code)") from None
-        raise SpecError(f"{path}: not a readable checkpoint (weights-only load failed)") from None
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such checkpoint") from None
-    except Exception as e:  # truncated, not a torch file, ...: never a traceback for a bad file
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SpecError(f"{path}: not a readable checkpoint ({detail[:120]})") from None
 
 
 def _first_pair(name: str) -> property:
@@ -98,7 +63,7 @@ class Session:
     def __init__(self, spec: Spec, session_dir: Path, trial: int = 0, session: int = 0, progress: ProgressFn | None = None,
                  resume: bool = False) -> None:
         self.spec = spec
-        self.resume = resume  # continue from session_dir/model/checkpoint.pt (control/resume.py)
+        self.resume = resume  # continue from its checkpoint (control/checkpoint.py)
         self.dir = Path(session_dir)
         self.index = session
         self.seed = derive_seed(spec.meta.seed, trial, session)
@@ -107,6 +72,11 @@ class Session:
         self.recorders: list[PairRecorder] = []
         self.best_evals: list[float] = [-math.inf] * len(spec.agent)
         self.tb = None
+        self.layout = SessionLayout(self.dir)
+        # per env: the observations the agents act on next (saved with a checkpoint so that an
+        # exact resume needs no reset); None for an env a resume could not restore
+        self.obs: dict[int, np.ndarray | None] = {}
+        self._warned: set[str] = set()
 
     # the first pair's records, under short names for a session with one (agent, env) pair
     train_rows = _first_pair("train_rows")
@@ -132,7 +102,7 @@ class Session:
         pairs = self.agent_space.pairs
         self.multi = len(pairs) > 1
         for a, e in pairs:
-            folder = self.dir / f"a{a}_e{e}" if self.multi else self.dir
+            folder = self.layout.pair(a, e).dir if self.multi else self.dir
             self.recorders.append(PairRecorder(a, e, self.agent_space.assignment[(a, e)], self.env_space.envs[e],
                                                self.agent_space.agents[a], folder, self.meta.ma_window))
         # one eval env per env; it plays whole games with raw rewards and the training env's frozen obs statistics.
@@ -161,7 +131,7 @@ class Session:
             if self.meta.tensorboard:
                 from slm_lab.analysis.tensorboard import ScalarLogger
 
-                self.tb = ScalarLogger(self.dir / "tensorboard")
+                self.tb = ScalarLogger(self.layout.tensorboard_dir)
             self.next_log, self.next_eval = self.meta.log_frequency, self.meta.eval_frequency
             ckpt_frequency = self.meta.checkpoint_frequency or self.meta.eval_frequency
             self.next_ckpt = ckpt_frequency
@@ -172,33 +142,14 @@ class Session:
                 env.clock.restart()
             for rec in self.recorders:
                 rec.last_row_t = time.perf_counter()
-            if self.resume:
-                restore_session(self, COLUMNS)
+            if not self.resume or not restore_session(self, COLUMNS):
+                for rec in self.recorders:
+                    rec.start_fresh()
             logger.info(f"session {self.index} starts: seed {self.seed}, "
                         f"{', '.join(f'{env.spec.name} x{env.num_bodies}' for env in self.env_space.envs)} bodies, "
                         f"{self.env.clock.max_frame} frames")
-            env_space, agent_space = self.env_space, self.agent_space
-            state_space = env_space.reset()
-            while not env_space.done():
-                action_space = agent_space.act(state_space)
-                step_space = env_space.step(action_space)
-                agent_space.update(state_space, action_space, step_space)
-                state_space = {e: s.state for e, s in step_space.items()}
-                frame = self.env.clock.frame
-                if frame >= self.next_log:
-                    self.log_row()
-                    self.next_log += self.meta.log_frequency
-                if frame >= self.next_eval:
-                    self.eval_row()
-                    self.next_eval += self.meta.eval_frequency
-                if frame >= self.next_ckpt:  # after the rows of this frame: a resume keeps them
-                    self.next_ckpt += ckpt_frequency
-                    self.save_resume_checkpoint()
-            if not self.train_rows or self.train_rows[-1]["frame"] != self.env.clock.frame:
-                self.log_row()
-            if not self.eval_rows or self.eval_rows[-1]["frame"] != self.env.clock.frame:
-                self.eval_row()
-            self.save_resume_checkpoint()  # the final state: a larger max_frame can go on from it
+            with stop_signals() as stop:
+                self._loop(stop, ckpt_frequency)
         except Exception as e:
             # NaN weights often fail elsewhere first (e.g. sampling from NaN logits): name the cause
             broken = self._nonfinite_net()
@@ -214,6 +165,34 @@ class Session:
             if self.tb is not None:
                 self.tb.close()
         return self.finish()
+
+    def _loop(self, stop: StopRequest, ckpt_frequency: int) -> None:
+        """DESIGN.md's loop; Ctrl-C / SIGTERM (lib/signals.py) stop it between two steps, with a checkpoint."""
+        env_space, agent_space = self.env_space, self.agent_space
+        state_space = self.obs = self._first_states()
+        while not env_space.done():
+            if stop.requested:  # a safe point: the last step is stored, its rows written
+                self.save_resume_checkpoint()
+                raise SessionInterrupted(f"session {self.index} stopped at frame {self.env.clock.frame}")
+            action_space = agent_space.act(state_space)
+            step_space = env_space.step(action_space)
+            agent_space.update(state_space, action_space, step_space)
+            state_space = self.obs = {e: s.state for e, s in step_space.items()}
+            frame = self.env.clock.frame
+            if frame >= self.next_log:
+                self.log_row()
+                self.next_log += self.meta.log_frequency
+            if frame >= self.next_eval:
+                self.eval_row()
+                self.next_eval += self.meta.eval_frequency
+            if frame >= self.next_ckpt:  # after the rows of this frame: a resume keeps them
+                self.next_ckpt += ckpt_frequency
+                self.save_resume_checkpoint()
+        if not self.train_rows or self.train_rows[-1]["frame"] != self.env.clock.frame:
+            self.log_row()
+        if not self.eval_rows or self.eval_rows[-1]["frame"] != self.env.clock.frame:
+            self.eval_row()
+        self.save_resume_checkpoint()  # the final state: a larger max_frame can go on from it
 
     # --- records --------------------------------------------------------------------------
 
@@ -251,11 +230,12 @@ class Session:
                     self.tb.log({f"{tag}eval/return": ret, f"{tag}eval/return_ma": row["return_ma"]}, row["frame"])
                 logger.info(f"session {self.index} {tag}eval at frame {row['frame']}: return {ret:.2f}")
         for a, agent in enumerate(self.agent_space.agents):
-            save_checkpoint(agent, agent_checkpoint_path(self.dir / "model", a, "latest"), self.env if a == 0 else None)
+            env = self.env_space.envs[self.agent_space.parts[a][0][0]]  # every agent's policy with its env's statistics
+            save_checkpoint(agent, self.layout.agent_model(a, "latest"), env)
             ret = float(np.mean(agent_returns.get(a, [-math.inf])))
             if ret >= self.best_evals[a]:
                 self.best_evals[a] = ret
-                save_checkpoint(agent, agent_checkpoint_path(self.dir / "model", a, "best"), self.env if a == 0 else None)
+                save_checkpoint(agent, self.layout.agent_model(a, "best"), env)
 
     def _nonfinite_net(self) -> str | None:
         """The name of the first net (of any agent) with a NaN or inf parameter, else None."""
@@ -282,6 +262,57 @@ class Session:
         broken = self._nonfinite_net()
         if broken is not None:
             raise SessionDiverged(f"diverged at frame {self.env.clock.frame}: a parameter of {broken} became NaN or inf ({DIVERGED_HINT})")
+
+    # --- state ----------------------------------------------------------------------------
+
+    def warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            logger.warning(message)
+
+    def _first_states(self) -> dict[int, np.ndarray]:
+        """Each env's first observations: where a resume restored the env, the saved ones."""
+        return {e: self.obs[e] if self.obs.get(e) is not None else env.reset() for e, env in enumerate(self.env_space.envs)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint holds of this session and of what it owns: agents, envs, pair records
+        (memories go beside it: control/checkpoint.py)."""
+        import torch
+
+        return {
+            "frame": int(self.env.clock.frame),
+            "agents": [agent.state_dict() for agent in self.agent_space.agents],
+            "agent_space": self.agent_space.state_dict(),
+            "envs": [env.state_dict() for env in self.env_space.envs],
+            "session": {
+                "next_log": int(self.next_log), "next_eval": int(self.next_eval), "next_ckpt": int(self.next_ckpt),
+                "best_evals": [float(x) for x in self.best_evals],
+                "pairs": [rec.state_dict() for rec in self.recorders],  # in the session's pair order
+                "obs": {str(e): torch.from_numpy(np.array(obs)) for e, obs in self.obs.items()},
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore agents, envs, then the records (a pair's rows count its own env's frames).
+        True when every env's simulation came back: the run then goes on without a reset."""
+        for agent, agent_state in zip(self.agent_space.agents, state["agents"]):
+            agent.load_state_dict(agent_state)
+        self.agent_space.load_state_dict(state.get("agent_space", {}))
+        envs_back = [env.load_state_dict(env_state) for env, env_state in zip(self.env_space.envs, state["envs"])]
+        s = state["session"]
+        # checkpoints written before sessions with several pairs could resume held the first pair's windows only
+        pairs = s.get("pairs") or [{"returns_window": s["returns_window"], "eval_window": s["eval_window"]}]
+        best_evals = s.get("best_evals") or [s["best_eval"]]
+        if len(pairs) != len(self.recorders) or len(best_evals) != len(self.best_evals):
+            raise SpecError(f"{self.layout.checkpoint}: saved for {len(pairs)} (agent, env) pairs, "
+                            f"the spec has {len(self.recorders)}")
+        self.next_log, self.next_eval, self.next_ckpt = s["next_log"], s["next_eval"], s["next_ckpt"]
+        self.best_evals = [float(x) for x in best_evals]
+        for rec, pair in zip(self.recorders, pairs):
+            rec.load_state_dict(pair)
+        saved_obs = s.get("obs", {})
+        self.obs = {e: saved_obs[str(e)].numpy() if back and str(e) in saved_obs else None for e, back in enumerate(envs_back)}
+        return all(obs is not None for obs in self.obs.values())
 
     def _analyze(self, final: bool) -> dict[str, Any]:
         from slm_lab.analysis import session_end
@@ -316,7 +347,7 @@ def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session
     from slm_lab.lib.logger import setup_logging
 
     pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
-    setup_logging(log_level, Path(session_dir) / "session.log", stderr=log_to_stderr)
+    setup_logging(log_level, SessionLayout(Path(session_dir)).log_file, stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
     progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None
     with pids.registered("session", run_dir=Path(session_dir).parent):

@@ -11,6 +11,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -18,11 +19,13 @@ from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
-from slm_lab.control import resume
+from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
 from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session, SessionDiverged, run_session
 from slm_lab.lib import io, pids
+from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
+from slm_lab.lib.signals import ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.schema import Spec
 
@@ -40,14 +43,30 @@ def resolve_seeds(spec: Spec, trial: int) -> Spec:
 
 
 def session_dirs(trial_dir: Path, n: int) -> list[Path]:
-    return [trial_dir / f"session_{s}" for s in range(n)]
+    return [RunLayout(Path(trial_dir)).session(s).dir for s in range(n)]
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the trial's sessions at safe points; each kept its checkpoint."""
+
+
+def _helper_process_init() -> None:
+    ignore_interrupts()
+    pids.exit_with_parent()
+
+
+def _interrupt(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _record_failure(session_dir: Path, index: int, exc: BaseException | str) -> str:
     message = str(exc) if isinstance(exc, (SessionDiverged, str)) else f"{type(exc).__name__}: {exc}"
     # line 1: the reason in one line (what the trial metrics and a resume report); then the details
     detail = message if isinstance(exc, str) else f"{message}\n\n" + "".join(traceback.format_exception(exc))
-    io.write_text(session_dir / "error.txt", detail + "\n")
+    io.write_text(SessionLayout(Path(session_dir)).error_file, detail + "\n")
     logger.error(f"session {index} failed: {message}")
     return message
 
@@ -84,7 +103,7 @@ class Trial:
             return self._run()
 
     def _run(self) -> dict[str, Any]:
-        io.write_json(self.dir / "spec.json", self.spec.model_dump(mode="json"))
+        io.write_json(RunLayout(self.dir).spec_json, self.spec.model_dump(mode="json"))
         n = self.spec.meta.max_session
         dirs = session_dirs(self.dir, n)
         todo = self._sessions_to_run(dirs)
@@ -104,31 +123,34 @@ class Trial:
         if not labels:
             metrics = trial_end(self.dir, self.spec, dirs, self.failed)
         else:  # one aggregate per (agent, env) pair, in a folder of the same name
-            pairs = {f"a{a}_e{e}": trial_end(self.dir / f"a{a}_e{e}", pair_spec(self.spec, a, e), [d / f"a{a}_e{e}" for d in dirs], self.failed)
+            pairs = {pair_name(a, e): trial_end(RunLayout(self.dir).pair(a, e).dir, pair_spec(self.spec, a, e),
+                                                [SessionLayout(d).pair(a, e).dir for d in dirs], self.failed)
                      for a, e in labels}
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
-            io.write_json(self.dir / "trial_metrics.json", {"pairs": pairs, "failed": self.failed})
+            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, "failed": self.failed})
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
+        # what failed, in one line each: the caller's exit status says so (0 only when all finished)
+        metrics["failed_sessions"] = {s: msg.splitlines()[0] for s, msg in sorted(self.failed.items())}
         return metrics
 
     def _sessions_to_run(self, dirs: list[Path]) -> list[int]:
         """All sessions; on resume those not finished, with failed ones recorded as failed."""
         if not self.resume:
             return list(range(len(dirs)))
-        resume.remove_temp_files(self.dir)
+        checkpoint.remove_temp_files(self.dir)
         todo = []
         for s, d in enumerate(dirs):
-            status = resume.session_status(d, self.spec.env[0].max_frame)
+            status = checkpoint.session_status(d, self.spec.env[0].max_frame)
             if status == "failed":
-                self.failed[s] = resume.failure_message(d)
-                logger.info(f"session {s} failed before ({self.failed[s]}); delete {d / resume.ERROR_FILE} to retry it")
+                self.failed[s] = checkpoint.failure_message(d)
+                logger.info(f"session {s} failed before ({self.failed[s]}); delete {SessionLayout(d).error_file} to retry it")
             elif status == "todo":
                 todo.append(s)
         logger.info(f"resuming trial {self.index} in {self.dir}: sessions to run {todo}")
         return todo
 
     def _run_in_process(self, session_dir: Path, progress: TrialProgress) -> None:
-        with log_to_file(session_dir / "session.log"):
+        with log_to_file(SessionLayout(session_dir).log_file):
             try:
                 Session(self.spec, session_dir, self.index, 0, progress.update, self.resume).run()
             except Exception as e:  # recorded in the session folder; the trial still reports
@@ -141,31 +163,50 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
         manager = SyncManager(ctx=ctx)
-        manager.start(pids.exit_with_parent)
-        with manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        manager.start(_helper_process_init)
+        interrupted: list[int] = []
+        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
+                stop_signals() as stop:
             updates = manager.Queue()
-            futures = {
-                pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level, not self.show_progress, self.resume): s
-                for s in (range(len(dirs)) if todo is None else todo)
-            }
+            queued = list(range(len(dirs)) if todo is None else todo)
+            futures: dict[Any, int] = {}
+
+            def submit_next() -> None:
+                # one session per free worker, never queued ahead: a stop then starts nothing new
+                s = queued.pop(0)
+                futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
+                                    not self.show_progress, self.resume)] = s
+
+            for _ in range(min(workers, len(queued))):
+                submit_next()
             children = pids.register_children("worker", self.dir)  # the pool's workers and the manager
             try:
-                pending = set(futures)
+                pending, forwarded = set(futures), False
                 while pending:
+                    if stop.requested and not forwarded:
+                        forwarded = True
+                        queued.clear()  # sessions not started stay to do: train@ runs them
+                        if stop.signum != signal.SIGINT:  # Ctrl-C reaches the sessions by itself; SIGTERM does not
+                            for pid in children:
+                                _interrupt(pid)
                     self._drain(updates, progress, timeout=0.2)
                     for fut in [f for f in pending if f.done()]:
                         pending.discard(fut)
                         s = futures[fut]
                         exc = fut.exception()
-                        if exc is not None:
+                        if isinstance(exc, KeyboardInterrupt):
+                            interrupted.append(s)  # stopped at a safe point, checkpoint kept: resumable
+                        elif exc is not None:
                             self.failed[s] = _record_failure(dirs[s], s, exc)
+                        if queued and not stop.requested:
+                            submit_next()
+                            pending.add(next(reversed(futures)))
                 self._drain(updates, progress, timeout=0.0)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
             finally:
                 for pid in children:
                     pids.unregister(pid)
+        if stop.requested:
+            raise TrialInterrupted(f"trial {self.index}: sessions {sorted(interrupted)} stopped")
 
     @staticmethod
     def _drain(updates: Any, progress: TrialProgress, timeout: float) -> None:

@@ -16,6 +16,7 @@ from slm_lab.control.ray_cluster import start_ray
 from slm_lab.control.search_plan import METRIC_COLUMNS, Continuation, Plan
 from slm_lab.control.searchers import optuna_searcher
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import Spec
@@ -93,15 +94,15 @@ def run_trial(config: dict[str, Any], plan: Plan) -> None:
     index = int(config["trial_index"])
     trial_dir = plan.trial_dir(index)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(plan.log_level, trial_dir / "log.txt", stderr=False)
+    setup_logging(plan.log_level, RunLayout(trial_dir).log_txt, stderr=False)
     try:
         spec = validate(plan.trial_raw(index, config))
     except SpecError as e:  # an Optuna draw the schema refuses (e.g. two options that exclude each other)
-        io.write_text(trial_dir / "error.txt", f"{e}\n")
+        io.write_text(RunLayout(trial_dir).error_file, f"{e}\n")
         raise
     logger.info(f"trial {index}: {json.dumps(plan.trial_values(index, config), default=str)}")
     reporter = ProgressReport(spec.meta.max_session, index, spec.env[0].max_frame, tune.report)
-    if plan.resume and (trial_dir / "spec.json").is_file():  # started before the search was interrupted
+    if plan.resume and RunLayout(trial_dir).spec_json.is_file():  # started before the search was interrupted
         from slm_lab.control.resume import resume_trial
 
         logger.info(f"trial {index}: resuming from its session checkpoints")
@@ -156,8 +157,11 @@ def _trial_error(trial: Any) -> BaseException | str:
 
 
 def _record(plan: Plan, row: dict[str, Any]) -> None:
-    if plan.record and row["trial"] >= 0:
-        search_state.record_result(plan.exp_dir, row["trial"], row)
+    """A trial Tune reported as ended (finished, stopped early or failed); one it stopped for
+    Ctrl-C is never reported, so `plan.complete()` then tells the run was interrupted."""
+    if row["trial"] >= 0:
+        if plan.record:
+            search_state.record_result(plan.exp_dir, row["trial"], row)
         plan.final.add(row["trial"])
 
 

@@ -1,37 +1,11 @@
 """Environment adapters. An adapter never imports agent/: it speaks batched numpy arrays.
 
 Every adapter has GymEnv's interface (`spaces`, `num_bodies`, `clock`, `spec`, `reset`,
-`step`, `drain_finished`, `close`); `make_env` picks one by the spec's `kind` (decided on
-the schema from the name): unity -> UnityEnv, pettingzoo -> PettingZooEnv, else GymEnv.
-Imports stay inside the factory so that importing this package stays light.
+`step`, `drain_finished`, `state_dict`, `load_state_dict`, `close`); `factory.make_env`
+picks one by the spec's `kind`. No adapter imports this package module, and it imports only the
+factory (which imports the adapters inside its function): no import cycle.
 """
 
-from __future__ import annotations
+from slm_lab.env.factory import make_env
 
-from typing import TYPE_CHECKING, Any, Union
-
-if TYPE_CHECKING:
-    from slm_lab.env.gymnasium import GymEnv
-    from slm_lab.env.pettingzoo import PettingZooEnv
-    from slm_lab.env.unity import UnityEnv
-    from slm_lab.spec.schema import EnvSpec
-
-    Env = Union[GymEnv, UnityEnv, PettingZooEnv]
-
-def make_env(env_spec: EnvSpec, seed: int, num_envs: int | None = None, **kwargs: Any) -> Env:
-    """The adapter for `env_spec.name`. `num_envs` overrides the body count of Gymnasium envs
-    (e.g. one body per evaluation episode); Unity and PettingZoo envs have a fixed body
-    count (the brain's agents, the env's agents) and ignore it. Other keywords go to the
-    adapter (`evaluation=`, `train_env=` for GymEnv; Unity and PettingZoo accept and ignore
-    them, having no training-only processing)."""
-    if env_spec.kind == "unity":
-        from slm_lab.env.unity import UnityEnv
-
-        return UnityEnv(env_spec, seed, num_envs, **kwargs)
-    if env_spec.kind == "pettingzoo":
-        from slm_lab.env.pettingzoo import PettingZooEnv
-
-        return PettingZooEnv(env_spec, seed, num_envs, **kwargs)
-    from slm_lab.env.gymnasium import GymEnv
-
-    return GymEnv(env_spec, seed, num_envs, **kwargs)
+__all__ = ["make_env"]

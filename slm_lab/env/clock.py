@@ -30,4 +30,9 @@ class Clock:
         return self.frame >= self.max_frame
 
     def state_dict(self) -> dict[str, float]:
-        return {"frame": self.frame, "episode": self.episode, "wall_t": self.wall_t}
+        return {"frame": int(self.frame), "episode": int(self.episode), "wall_t": float(self.wall_t)}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Counts as saved; the wall clock goes on from the saved time (the budget is not part of the state)."""
+        self.frame, self.episode = int(state["frame"]), int(state["episode"])
+        self.start_wall = time.perf_counter() - float(state["wall_t"])

@@ -7,41 +7,20 @@ next episode's first. `terminated` and `truncated` stay separate all the way out
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from slm_lab.env import wrappers
+import slm_lab.env.memory_tasks  # noqa: F401  (registers the lab's slm_lab/... memory-task ids)
+import slm_lab.env.wrappers as wrappers
 from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
+from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult  # noqa: F401  (BodySpaces, StepResult: their old home)
+from slm_lab.env.snapshot import load_vector_env_state, vector_env_state
+from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
-
-
-@dataclass(frozen=True)
-class BodySpaces:
-    """What an agent must know of its bodies in one env to build its nets."""
-
-    # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one
-    obs_dim: int | tuple[int, ...]
-    action_dim: int  # number of discrete actions, or size of a continuous action
-    is_discrete: bool
-    num_bodies: int
-    action_low: np.ndarray | None = None
-    action_high: np.ndarray | None = None
-
-
-@dataclass
-class StepResult:
-    """One vector step. `next_state` is what an agent stores as s' (the final obs on done);
-    `state` is what it acts on next (the reset obs on done)."""
-
-    state: np.ndarray
-    next_state: np.ndarray
-    reward: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
 
 
 def env_id(name: str) -> str:
@@ -127,16 +106,12 @@ class GymEnv:
             )
         else:
             raise SpecError(f"env '{spec.name}': action space {act_space} is not Discrete or a flat Box")
-        self.body_returns = np.zeros(self.num_bodies, dtype=np.float64)
-        self.body_lengths = np.zeros(self.num_bodies, dtype=np.int64)
-        # (body, return, length) of every finished episode since the last drain
-        self.finished: list[tuple[int, float, int]] = []
+        self.episodes = EpisodeTracker(self.num_bodies)
 
     def reset(self) -> np.ndarray:
         obs, _ = self.venv.reset(seed=self.seed)
         self.venv.action_space.seed(self.seed)
-        self.body_returns[:] = 0.0
-        self.body_lengths[:] = 0
+        self.episodes.restart()
         return obs.astype(self.obs_dtype, copy=False)
 
     def step(self, action: np.ndarray) -> StepResult:
@@ -149,16 +124,12 @@ class GymEnv:
         reward = np.asarray(reward, dtype=np.float32)
         done = terminated | truncated
         next_state = obs
-        self.body_returns += raw_reward
-        self.body_lengths += 1
-        n_done = int(done.sum())
+        self.episodes.add(raw_reward)
+        n_done = self.episodes.end(done)
         if n_done:
             next_state = obs.copy()
             for b in np.flatnonzero(done):  # only on episode ends: rare, not per step
                 next_state[b] = info["final_obs"][b]
-                self.finished.append((int(b), float(self.body_returns[b]), int(self.body_lengths[b])))
-            self.body_returns[done] = 0.0
-            self.body_lengths[done] = 0
         self.clock.tick(self.num_bodies, n_done)
         if "life_loss" in info:  # episodic life: the agent's episode ends with a life, the game goes on
             terminated = terminated | (info["life_loss"] & info["_life_loss"])
@@ -168,12 +139,34 @@ class GymEnv:
         """Observation / reward normalization statistics (empty without normalization)."""
         return wrappers.norm_state_dict(self.venv)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The clock, the episodes under way and finished-but-unlogged, the normalizers and,
+        where it can be captured (env/snapshot.py), the simulation itself under "sim"."""
+        state: dict[str, Any] = {**self.clock.state_dict(), **self.episodes.state_dict(), "norm": self.norm_state_dict()}
+        sim = vector_env_state(self.venv)
+        if sim is not None:
+            state["sim"] = sim
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restore what `state_dict` saved. True: the simulation is back too, so the env goes
+        on without a reset. False: the caller must reset it; the seed is moved on so that the
+        reset does not replay the run's first episodes."""
+        self.clock.load_state_dict(state)
+        self.episodes.load_state_dict(state, running="sim" in state)
+        if state.get("norm"):
+            self.load_norm_state_dict(state["norm"])
+        if "sim" not in state:
+            self.seed = derive_seed(self.seed, self.clock.frame, 1)
+            return False
+        load_vector_env_state(self.venv, state["sim"])
+        return True
+
     def load_norm_state_dict(self, state: dict) -> None:
         wrappers.load_norm_state_dict(self.venv, state)
 
-    def drain_finished(self) -> list[tuple[int, float, int]]:
-        out, self.finished = self.finished, []
-        return out
+    def drain_finished(self) -> list[Episode]:
+        return self.episodes.drain()
 
     def close(self) -> None:
         self.venv.close()

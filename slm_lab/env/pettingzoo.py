@@ -29,7 +29,8 @@ import gymnasium as gym
 import numpy as np
 
 from slm_lab.env.clock import Clock
-from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.lib.seeding import derive_seed
+from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult
 from slm_lab.lib.logger import get_logger
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
@@ -119,9 +120,7 @@ class PettingZooEnv:
         self.clock = Clock(spec.max_frame)
         self.max_t = spec.max_t
         self.obs_dtype = np.float32
-        self.body_returns = np.zeros(self.num_bodies, dtype=np.float64)
-        self.length = 0  # all bodies share one episode clock
-        self.finished: list[tuple[int, float, int]] = []
+        self.episodes = EpisodeTracker(self.num_bodies)  # all bodies share one episode clock here
         self._seeded = False
 
     # --- spaces ---------------------------------------------------------------------------
@@ -174,13 +173,11 @@ class PettingZooEnv:
         missing = [a for a in self.agent_ids if a not in obs]
         if missing:
             raise SpecError(f"env {self.spec.name!r}: agents {missing} are absent after reset; the lab needs all possible_agents present")
-        self.body_returns[:] = 0.0
-        self.length = 0
+        self.episodes.restart()
         return self._stack(obs)
 
     def reset(self) -> np.ndarray:
         """Reset the env: [N, obs] for the N agents in `agent_ids` order."""
-        self.length = 0
         return self._reset_env()
 
     def _action_dict(self, action: np.ndarray) -> dict[str, Any]:
@@ -200,12 +197,11 @@ class PettingZooEnv:
         reward = np.array([rewards.get(a, 0.0) for a in ids], dtype=np.float32)
         terminated = np.array([bool(terms.get(a, False)) for a in ids])
         truncated = np.array([bool(truncs.get(a, False)) for a in ids])
-        self.length += 1
-        if self.max_t is not None and self.length >= self.max_t:
+        self.episodes.add(reward)
+        if self.max_t is not None and self.episodes.lengths[0] >= self.max_t:
             truncated |= ~terminated
         done = terminated | truncated
         next_state = self._stack(obs)
-        self.body_returns += reward
         n_done = 0
         if done.any():
             if not done.all():
@@ -214,17 +210,26 @@ class PettingZooEnv:
                     f"{self.spec.name}: agents {ended} ended before the others; the lab's PettingZoo adapter "
                     "needs every agent's episode to end on the same step"
                 )
-            self.finished.extend((b, float(self.body_returns[b]), self.length) for b in range(self.num_bodies))
-            n_done = self.num_bodies
+            n_done = self.episodes.end(done)
             state = self._reset_env()
         else:
             state = next_state
         self.clock.tick(self.num_bodies, n_done)
         return StepResult(state, next_state, reward, terminated, truncated)
 
-    def drain_finished(self) -> list[tuple[int, float, int]]:
-        out, self.finished = self.finished, []
-        return out
+    def state_dict(self) -> dict[str, Any]:
+        """The clock and finished-but-unlogged episodes (a PettingZoo env's game cannot be captured: a resume resets it)."""
+        return {**self.clock.state_dict(), "finished": self.episodes.state_dict()["finished"]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """False: the game itself is not restored, the caller resets the env."""
+        self.clock.load_state_dict(state)
+        self.episodes.load_state_dict(state, running=False)
+        self.seed = derive_seed(self.seed, self.clock.frame, 1)  # the reset must not replay the first episodes
+        return False
+
+    def drain_finished(self) -> list[Episode]:
+        return self.episodes.drain()
 
     def norm_state_dict(self) -> dict:
         """No observation / reward normalization here (GymEnv's interface)."""

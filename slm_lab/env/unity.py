@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from slm_lab.env.clock import Clock
-from slm_lab.env.gymnasium import BodySpaces, StepResult
+from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult
 from slm_lab.env.unity_install import UNITY_ENVS, binary_path, is_installed, unity_options
 from slm_lab.env.unity_process import UnityProcess
 from slm_lab.env.unity_protocol import Burst, UnityConnection, UnityEnvError
@@ -146,9 +146,7 @@ class UnityEnv:
         self.player_lengths = np.zeros(self.num_bodies, dtype=np.int64)  # steps since the agent's own restart
         self._last_obs: np.ndarray | None = None
         self.obs_dtype = np.float32
-        self.body_returns = np.zeros(self.num_bodies, dtype=np.float64)
-        self.body_lengths = np.zeros(self.num_bodies, dtype=np.int64)
-        self.finished: list[tuple[int, float, int]] = []
+        self.episodes = EpisodeTracker(self.num_bodies)
         self._needs_reset = True
         logger.info("%s: brain %s, %d bodies (Unity ignores seeds: runs are not reproducible)",
                     spec.name, self.brain.name, self.num_bodies)
@@ -242,8 +240,7 @@ class UnityEnv:
         else:
             burst, _ = self._exchange_reset()
         self._remember_order(burst)
-        self.body_returns[:] = 0.0
-        self.body_lengths[:] = 0
+        self.episodes.restart()
         self.player_lengths[:] = 0
         self._needs_reset = False
         self._last_obs = self._states(burst[self.brain.name])
@@ -287,8 +284,7 @@ class UnityEnv:
         reward = np.asarray(msg["rewards"], dtype=np.float32)[order]
         player_done = np.asarray(msg["dones"], dtype=bool)[order]  # the agent restarted itself
         terminated, truncated = player_done, np.zeros(self.num_bodies, dtype=bool)
-        self.body_returns += reward
-        self.body_lengths += 1
+        self.episodes.add(reward)
         self.player_lengths += 1
         next_state = obs
         if self.player_episode_steps is not None:
@@ -298,7 +294,7 @@ class UnityEnv:
                 next_state = obs.copy()
                 next_state[capped] = self._last_obs[capped]
         if self.max_t is not None:
-            truncated |= (self.body_lengths >= self.max_t) & ~terminated
+            truncated |= (self.episodes.lengths >= self.max_t) & ~terminated
         if academy_done:
             # the academy ended every episode: the states are true last observations
             truncated |= ~terminated
@@ -312,11 +308,7 @@ class UnityEnv:
             if miss is not None:
                 logger.warning("%s: court_relative: an episode started %.3g from where the net offsets put it; "
                                "the observations may not be court-relative", self.spec.name, miss)
-        n_done = int(done.sum())
-        for b in np.flatnonzero(done):  # only on episode ends
-            self.finished.append((int(b), float(self.body_returns[b]), int(self.body_lengths[b])))
-        self.body_returns[done] = 0.0
-        self.body_lengths[done] = 0
+        n_done = self.episodes.end(done)
         self.player_lengths[player_done] = 0
         if academy_done:
             self.player_lengths[:] = 0
@@ -328,9 +320,18 @@ class UnityEnv:
         self._n_agents = {name: len(msg["agents"]) for name, msg in burst.items()}
         self._send_order = self._order(burst[self.brain.name])
 
-    def drain_finished(self) -> list[tuple[int, float, int]]:
-        out, self.finished = self.finished, []
-        return out
+    def state_dict(self) -> dict[str, Any]:
+        """The clock and finished-but-unlogged episodes (a Unity player's game cannot be captured: a resume resets it)."""
+        return {**self.clock.state_dict(), "finished": self.episodes.state_dict()["finished"]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """False: the game itself is not restored, the caller resets the env."""
+        self.clock.load_state_dict(state)
+        self.episodes.load_state_dict(state, running=False)
+        return False
+
+    def drain_finished(self) -> list[Episode]:
+        return self.episodes.drain()
 
     def norm_state_dict(self) -> dict:
         """No observation / reward normalization here (GymEnv's interface)."""

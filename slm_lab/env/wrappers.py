@@ -148,26 +148,44 @@ def find_wrapper(venv: VectorEnv, cls: type) -> Any:
     return None
 
 
+def _rms_state(rms: RunningMeanStd) -> dict[str, Any]:
+    import torch
+
+    return {"mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
+            "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)), "count": float(rms.count)}
+
+
+def _load_rms(rms: RunningMeanStd, state: dict[str, Any]) -> None:
+    rms.mean = np.asarray(state["mean"], dtype=np.float64).copy()
+    rms.var = np.asarray(state["var"], dtype=np.float64).copy()
+    rms.count = float(state["count"])
+
+
 def norm_state_dict(venv: VectorEnv) -> dict[str, Any]:
-    """Running statistics of the normalization wrappers as tensors (checkpoints load with weights_only)."""
+    """Running statistics of the normalization wrappers as tensors (checkpoints load with
+    weights_only): `obs` (NormalizeObservation's obs_rms), `reward` (NormalizeReward's
+    return_rms, plus each sub-env's discounted return so far, which its next update uses)."""
     import torch
 
     state: dict[str, Any] = {}
-    for key, cls, attr in (("obs", NormalizeObservation, "obs_rms"), ("reward", gym.wrappers.vector.NormalizeReward, "return_rms")):
-        wrapper = find_wrapper(venv, cls)
-        if wrapper is not None:
-            rms = getattr(wrapper, attr)
-            state[key] = {"mean": torch.as_tensor(np.asarray(rms.mean, dtype=np.float64)),
-                          "var": torch.as_tensor(np.asarray(rms.var, dtype=np.float64)),
-                          "count": float(rms.count)}
+    obs_norm = find_wrapper(venv, NormalizeObservation)
+    if obs_norm is not None:
+        state["obs"] = _rms_state(obs_norm.obs_rms)
+    reward_norm = find_wrapper(venv, gym.wrappers.vector.NormalizeReward)
+    if reward_norm is not None:
+        state["reward"] = {**_rms_state(reward_norm.return_rms),
+                           "accumulated": torch.as_tensor(np.asarray(reward_norm.accumulated_reward, dtype=np.float64))}
     return state
 
 
 def load_norm_state_dict(venv: VectorEnv, state: dict[str, Any]) -> None:
-    for key, cls, attr in (("obs", NormalizeObservation, "obs_rms"), ("reward", gym.wrappers.vector.NormalizeReward, "return_rms")):
-        wrapper = find_wrapper(venv, cls)
-        if wrapper is not None and key in state:
-            rms = getattr(wrapper, attr)
-            rms.mean = np.asarray(state[key]["mean"], dtype=np.float64).copy()
-            rms.var = np.asarray(state[key]["var"], dtype=np.float64).copy()
-            rms.count = float(state[key]["count"])
+    obs_norm = find_wrapper(venv, NormalizeObservation)
+    if obs_norm is not None and "obs" in state:
+        _load_rms(obs_norm.obs_rms, state["obs"])
+    reward_norm = find_wrapper(venv, gym.wrappers.vector.NormalizeReward)
+    if reward_norm is not None and "reward" in state:
+        _load_rms(reward_norm.return_rms, state["reward"])
+        # the same-size env (a training env) takes its running returns back; an eval env has none
+        accumulated = state["reward"].get("accumulated")
+        if accumulated is not None and len(accumulated) == len(reward_norm.accumulated_reward):
+            reward_norm.accumulated_reward[:] = np.asarray(accumulated, dtype=np.float32)

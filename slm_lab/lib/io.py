@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -25,16 +26,37 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y_%m_%d_%H%M%S")
 
 
+class PathEscapeError(ValueError):
+    """A path the lab was about to write lies outside its data dir."""
+
+
+def inside(path: str | Path, root: str | Path | None = None) -> Path:
+    """`path`, checked to stay inside `root` (the data dir) once `..` and links are resolved."""
+    root_resolved = Path(root or data_root()).resolve()
+    resolved = Path(path).resolve()
+    if resolved != root_resolved and root_resolved not in resolved.parents:
+        raise PathEscapeError(f"{path} is outside the data dir {root_resolved}")
+    return Path(path)
+
+
 def new_run_dir(spec_name: str, root: Path | None = None) -> Path:
-    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed if two runs start in one second."""
+    """`data/{spec_name}_{YYYY_MM_DD_HHMMSS}`, suffixed if two runs start in one second.
+
+    Race-free across processes: each candidate is claimed by an exclusive mkdir, so two runs
+    starting at once never share a folder (the loser takes the next suffix)."""
     root = root or data_root()
-    base = root / f"{spec_name}_{timestamp()}"
+    if not spec_name or "/" in spec_name or "\\" in spec_name or spec_name.strip(".") == "":
+        raise PathEscapeError(f"spec name {spec_name!r} is not a name (letters, digits, _ - .)")
+    root.mkdir(parents=True, exist_ok=True)
+    base = inside(root / f"{spec_name}_{timestamp()}", root)
     path, n = base, 1
-    while path.exists():
-        path = base.with_name(f"{base.name}_{n}")
-        n += 1
-    path.mkdir(parents=True)
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path = base.with_name(f"{base.name}_{n}")
+            n += 1
 
 
 def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = False) -> None:
@@ -68,7 +90,23 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write(path, lambda f: json.dump(obj, f, indent=2, default=_json_default))
+    """Strict JSON (RFC 8259): a NaN or infinite number is written as null, which readers of the
+    lab's files take as "no number" (a metric that could not be computed)."""
+    text = json.dumps(strict_json(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text))
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (numpy ones too) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy scalars and arrays
+        return strict_json(obj.tolist())
+    return obj
 
 
 def write_csv(path: str | Path, df: Any) -> None:
@@ -88,3 +126,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def disk_error(e: OSError, where: str | Path) -> str:
+    """One line for an OSError on writing: what happened where, and the fix."""
+    import errno
+
+    fixes = {
+        errno.ENOSPC: "free some disk space, or point SLM_LAB_DATA_DIR at a disk with room",
+        errno.EDQUOT: "free some of your disk quota, or point SLM_LAB_DATA_DIR elsewhere",
+        errno.EROFS: "the file system is read-only: point SLM_LAB_DATA_DIR at a writable folder",
+        errno.EACCES: "no permission to write there: point SLM_LAB_DATA_DIR at a folder you can write",
+        errno.EPERM: "no permission to write there: point SLM_LAB_DATA_DIR at a folder you can write",
+    }
+    reason = e.strerror or type(e).__name__
+    return f"cannot write to {e.filename or where}: {reason} ({fixes.get(e.errno, 'check the data dir')})"

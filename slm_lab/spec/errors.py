@@ -19,8 +19,25 @@ def _key(name: str) -> str:
     return _DISCRIMINATOR_KEYS.get(name, name)
 
 
-class SpecError(ValueError):
-    """A bad spec or bad input: its message is the single line shown to the user."""
+class LabError(Exception):
+    """An error the lab explains in one line (its message), never with a traceback."""
+
+
+class SpecError(LabError, ValueError):
+    """A bad spec or bad input: its message is the single line shown to the user (exit status 2)."""
+
+
+class RunFault(LabError):
+    """The run could not go on for a reason outside the spec (a full disk, a read-only data dir,
+    a corrupt checkpoint): one line naming the problem and the fix (exit status 1)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run at a safe point; `resume` is the command that continues it."""
+
+    def __init__(self, run_dir: str, resume: str) -> None:
+        super().__init__(run_dir)
+        self.run_dir, self.resume = run_dir, resume
 
 
 def read_json_input(path: Path) -> Any:
@@ -29,6 +46,8 @@ def read_json_input(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise SpecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: JSON nested too deeply to be a spec (thousands of levels)") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read: {e}") from None
 

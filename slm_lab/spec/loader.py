@@ -77,6 +77,8 @@ def parse_assignment(text: str, what: str = "override") -> tuple[str, Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError:
         parsed = value
+    except RecursionError:
+        raise SpecError(f"{what} '{key}': the value is nested too deeply") from None
     return key, parsed
 
 
@@ -212,6 +214,8 @@ def check_env_names(spec: Spec, where: str = "") -> None:
             continue
         import gymnasium
 
+        if name.startswith("slm_lab/"):
+            import slm_lab.env.memory_tasks  # noqa: F401  registers the lab's own slm_lab/... ids
         if name.startswith("ALE/"):
             try:
                 import ale_py  # noqa: F401  registers the ALE/ ids

@@ -8,10 +8,12 @@ agent/ (the single source of truth for what can be built).
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
+SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
 UnitFloat = Annotated[float, Field(gt=0.0, le=1.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
@@ -168,6 +170,12 @@ class RecurrentNetSpec(_NetBase):
     rnn_num_layers: PositiveInt = 1
 
 
+class StatefulRecurrentNetSpec(RecurrentNetSpec):
+    """An RNN whose hidden state is carried across env steps by the algorithm (RecurrentPPO)."""
+
+    type: Literal["StatefulRecurrentNet"] = "StatefulRecurrentNet"  # type: ignore[assignment]
+
+
 def net_type(value: Any) -> str:
     # `type` may be left out: MLPNet is the default net
     if isinstance(value, dict):
@@ -180,10 +188,11 @@ NetSpec = Annotated[
         Annotated[MLPNetSpec, Tag("MLPNet")],
         Annotated[ConvNetSpec, Tag("ConvNet")],
         Annotated[RecurrentNetSpec, Tag("RecurrentNet")],
+        Annotated[StatefulRecurrentNetSpec, Tag("StatefulRecurrentNet")],
     ],
     Discriminator(net_type),
 ]
-NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet")
+NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet", "StatefulRecurrentNet")
 
 
 # --- memory -------------------------------------------------------------------------------
@@ -314,6 +323,26 @@ class PPOSpec(A2CSpec):
     minibatch_size: PositiveInt = 64
 
 
+class RecurrentPPOSpec(PPOSpec):
+    """PPO's keys plus the length of the sequences its recurrent net is trained on."""
+
+    name: Literal["RecurrentPPO"] = "RecurrentPPO"  # type: ignore[assignment]
+    # steps per training sequence (truncated BPTT); unset: each body's whole rollout of
+    # training_frequency steps. Minibatches are minibatch_size // seq_len whole sequences.
+    seq_len: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _sequences_fit(self) -> "RecurrentPPOSpec":
+        seq_len = self.seq_len or self.training_frequency
+        if self.training_frequency % seq_len:
+            raise ValueError(f"seq_len {seq_len} must divide training_frequency {self.training_frequency} "
+                             "(the rollout is cut into whole sequences)")
+        if self.minibatch_size % seq_len:
+            raise ValueError(f"minibatch_size {self.minibatch_size} must be a multiple of the sequence length {seq_len} "
+                             "(minibatches are groups of whole sequences)")
+        return self
+
+
 class SACSpec(_AlgorithmBase):
     """Soft actor-critic; continuous (tanh-squashed Gaussian) or discrete (softmax) actions."""
 
@@ -375,10 +404,11 @@ class CrossQSpec(SACSpec):
 
 
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, SACSpec, TD3Spec, DDPGSpec, CrossQSpec],
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, TD3Spec, DDPGSpec,
+          CrossQSpec],
     Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "SAC", "TD3", "DDPG", "CrossQ")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "TD3", "DDPG", "CrossQ")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -395,6 +425,7 @@ ALGORITHM_MEMORIES = {
     "DoubleDQN": OFF_POLICY_MEMORIES,
     "SARSA": ON_POLICY_MEMORIES,
     "PPO": ON_POLICY_MEMORIES,
+    "RecurrentPPO": ("OnPolicyBatchReplay",),  # fixed [T, B] rollouts, cut into sequences
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
     "TD3": ("Replay",),
     "DDPG": ("Replay",),
@@ -421,6 +452,14 @@ class AgentSpec(Strict):
     def _dueling_needs_q(self) -> "AgentSpec":
         if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
             raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
+        return self
+
+    @model_validator(mode="after")
+    def _stateful_net_pairs_with_recurrent_ppo(self) -> "AgentSpec":
+        stateful, recurrent = self.net.type == "StatefulRecurrentNet", self.algorithm.name == "RecurrentPPO"
+        if stateful != recurrent:
+            raise ValueError("algorithm RecurrentPPO and net.type StatefulRecurrentNet go together (the algorithm carries "
+                             f"the net's hidden state), not algorithm {self.algorithm.name} with net.type {self.net.type}")
         return self
 
 
@@ -551,7 +590,8 @@ SEARCH_KINDS = (
 class Spec(Strict):
     """One named spec: agents, envs, their embodiment, run settings and a search space."""
 
-    name: str = "spec"
+    # it names the run folder data/{name}_{timestamp}: a name, never a path
+    name: Annotated[str, Field(min_length=1, max_length=128)] = "spec"
     agent: list[AgentSpec] = Field(min_length=1)
     env: list[EnvSpec] = Field(min_length=1)
     body: BodySpec = Field(default_factory=BodySpec)
@@ -559,6 +599,14 @@ class Spec(Strict):
     search: dict[str, Any] = Field(default_factory=dict)
     # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
     spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name_not_a_path(cls, name: str) -> str:
+        if not re.fullmatch(SPEC_NAME_PATTERN, name) or set(name) == {"."}:
+            raise ValueError(f"{json.dumps(name)} is not a name: it names the run folder, so only letters, digits, "
+                             "_ - and . (no path separators, not . or ..)")
+        return name
 
     @model_validator(mode="after")
     def _aeb_space(self) -> "Spec":

@@ -62,7 +62,7 @@ def snapshot(s: Session) -> dict:
         "lr": agent.optims["net"].param_groups[0]["lr"],
         "next": (s.next_log, s.next_eval, s.next_ckpt),
         "windows": (list(s.returns_window), list(s.eval_window), s.best_eval),
-        "finished": list(s.env.finished),
+        "finished": list(s.env.episodes.finished),
         "pending": {k: [float(x) for x in v] for k, v in agent._pending_stats.items()},
         "nets": {k: {n: t.clone() for n, t in net.state_dict().items()} for k, net in agent.nets.items()},
         "optim": [t.clone() for st in agent.optims["net"].state_dict()["state"].values() for t in st.values()

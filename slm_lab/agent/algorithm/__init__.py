@@ -10,6 +10,7 @@ from slm_lab.agent.algorithm.crossq import CrossQ
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
+from slm_lab.agent.algorithm.recurrent_ppo import RecurrentPPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from slm_lab.spec.schema import Spec
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "SAC": SAC,
+    "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "RecurrentPPO": RecurrentPPO, "SAC": SAC,
     "TD3": TD3, "DDPG": DDPG, "CrossQ": CrossQ,
 }
 
@@ -45,4 +46,4 @@ def check_action_spaces(spec: Spec) -> None:
             require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "CrossQ", "DDPG", "DQN", "DoubleDQN", "OffPolicy", "PPO", "Reinforce", "SAC", "SARSA", "TD3", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "CrossQ", "DDPG", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RecurrentPPO", "Reinforce", "SAC", "SARSA", "TD3", "check_action_spaces"]

@@ -10,7 +10,7 @@ from slm_lab.agent.algorithm.returns import explained_variance, gae, nstep_retur
 from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 
@@ -94,11 +94,15 @@ class A2C(PolicyGradient):
     def value(self, states: torch.Tensor) -> torch.Tensor:
         return self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1)
 
+    def next_state_values(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """V(s'_t) for every step of the rollout, [T, B] (a recurrent subclass runs it from each step's hidden state)."""
+        return self.value(batch["next_states"])
+
     def advantages(self, batch: dict[str, torch.Tensor], values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(advantages, value targets), both [T, B]."""
         a = self.algo_spec
         with torch.no_grad():
-            next_values = self.value(batch["next_states"]).cpu().numpy()
+            next_values = self.next_state_values(batch).cpu().numpy()
         # the recursions run in numpy over time: one copy off the device and one back per rollout
         rewards, term = batch["rewards"].cpu().numpy(), batch["terminated"].cpu().numpy()
         done = (batch["terminated"] + batch["truncated"]).clamp(max=1.0).cpu().numpy()

@@ -23,7 +23,7 @@ from slm_lab.agent.policy import (
     gaussian_log_prob_entropy,
     gaussian_sample,
 )
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
 
@@ -127,6 +127,11 @@ class Algorithm:
 
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def reset_greedy_state(self, bodies: np.ndarray | None = None) -> None:
+        """Greedy play starts new episodes in the bodies marked True (all when None): an algorithm
+        whose greedy policy remembers (RecurrentPPO's hidden state) forgets them there. Evaluation
+        calls it before a greedy episode and after each step with the bodies that finished."""
 
     def update(self, state, action, reward, next_state, terminated, truncated, frame: int) -> None:
         """Store one step of every body, then train if it is time."""

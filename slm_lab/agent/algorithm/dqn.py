@@ -10,7 +10,7 @@ from slm_lab.agent.algorithm.base import TrainStats, ValueBased
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import LOSSES, gradient_step
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 

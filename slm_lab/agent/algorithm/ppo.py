@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from slm_lab.agent.algorithm.actor_critic import A2C
 from slm_lab.agent.algorithm.base import TrainStats
 from slm_lab.agent.algorithm.returns import explained_variance
 from slm_lab.agent.policy import Schedule
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
@@ -54,25 +56,35 @@ class PPO(A2C):
         }
         return {k: v.flatten(0, 1) for k, v in flat.items()}
 
+    def minibatches(self, data: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
+        """One epoch's shuffled minibatches of `minibatch_size` samples. One minibatch holding the
+        whole rollout skips the shuffle and the gathers: its order cannot change the mean loss
+        (e.g. the zoo's CartPole: 256 frames, minibatch 256)."""
+        n = data["adv"].shape[0]
+        if self.algo_spec.minibatch_size >= n:
+            yield data
+            return
+        for idx in torch.randperm(n, device=self.device).split(self.algo_spec.minibatch_size):
+            yield {k: v[idx] for k, v in data.items()}
+
+    def minibatch_policy_and_value(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current policy output and values on a minibatch (a recurrent subclass unrolls its sequences)."""
+        return self.policy_and_value(mb["states"])
+
     def train(self) -> TrainStats:
         a = self.algo_spec
         data = self.score_rollout(self.to_device(self.memory.sample()))
-        n = data["adv"].shape[0]
         clip_eps = self.clip_eps.value(self.frame)
         beta = self.entropy_coef.value(self.frame)
         clip = self.net_spec.clip_grad_val
         sums = dict.fromkeys(("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"), torch.zeros(()))
         steps = 0
-        # one minibatch holding the whole rollout: its order cannot change the mean loss, so skip
-        # the shuffle and the per-step gathers (e.g. the zoo's CartPole: 256 frames, minibatch 256)
-        whole = a.minibatch_size >= n
         for _ in range(a.training_epoch):
-            for idx in ((None,) if whole else torch.randperm(n, device=self.device).split(a.minibatch_size)):
-                mb = data if idx is None else {k: v[idx] for k, v in data.items()}
+            for mb in self.minibatches(data):
                 adv = mb["adv"]
-                if a.normalize_advantage and adv.shape[0] > 1:
+                if a.normalize_advantage and adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                pout, values = self.policy_and_value(mb["states"])
+                pout, values = self.minibatch_policy_and_value(mb)
                 if beta != 0.0:
                     log_prob, entropy = self.log_prob_entropy(pout, mb["actions"])
                     policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps) - beta * entropy.mean()

@@ -8,7 +8,7 @@ from slm_lab.agent.algorithm.base import PolicyGradient, TrainStats
 from slm_lab.agent.algorithm.returns import discounted_returns
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 

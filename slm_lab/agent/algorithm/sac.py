@@ -16,7 +16,7 @@ from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import build_optimizer, gradient_step
 from slm_lab.agent.policy import categorical_sample, tanh_gaussian_sample
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from slm_lab.agent.algorithm.base import TrainStats, ValueBased
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 

@@ -27,18 +27,33 @@ class OnPolicyBatchReplay:
         self.arrays: dict[str, np.ndarray] = {}
 
     def add(self, state, action, reward, next_state, terminated, truncated) -> None:
-        step = dict(zip(KEYS, (state, action, reward, next_state, terminated, truncated)))
-        if not self.arrays:
-            self.arrays = {
-                k: np.zeros((self.horizon, *np.shape(v)), dtype=np.float32 if k in ("terminated", "truncated") else np.asarray(v).dtype)
-                for k, v in step.items()
-            }
-        for k, v in step.items():
-            self.arrays[k][self.t] = v
+        self._store(dict(zip(KEYS, (state, action, reward, next_state, terminated, truncated))))
         self.t += 1
+
+    def add_extras(self, **arrays: np.ndarray) -> None:
+        """Per-step arrays beyond the transition, kept at the step the next `add` fills and
+        handed out by `sample` beside it (RecurrentPPO: episode starts and hidden states)."""
+        self._store(arrays)
+
+    def _store(self, step: dict[str, np.ndarray]) -> None:
+        for k, v in step.items():
+            if k not in self.arrays:
+                dtype = np.float32 if k in ("terminated", "truncated") else np.asarray(v).dtype
+                self.arrays[k] = np.zeros((self.horizon, *np.shape(v)), dtype=dtype)
+            self.arrays[k][self.t] = v
 
     def ready(self) -> bool:
         return self.t >= self.horizon
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The rollout so far (at most `training_frequency` steps), so a resume continues it."""
+        return {"t": np.asarray(self.t, dtype=np.int64), **{k: v.copy() for k, v in self.arrays.items()}}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        arrays = {k: np.array(v, copy=True) for k, v in state.items() if k != "t"}
+        if arrays and any(len(v) != self.horizon for v in arrays.values()):
+            raise ValueError(f"a rollout of {len(next(iter(arrays.values())))} steps, this memory holds {self.horizon}")
+        self.t, self.arrays = int(np.asarray(state["t"]).item()), arrays
 
     def sample(self) -> dict[str, torch.Tensor]:
         """The whole rollout; the memory starts empty again (arrays are reused, so copy)."""

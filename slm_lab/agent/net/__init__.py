@@ -3,7 +3,8 @@
 from slm_lab.agent.net.conv import ConvNet
 from slm_lab.agent.net.mlp import MLPNet
 from slm_lab.agent.net.recurrent import RecurrentNet
+from slm_lab.agent.net.stateful_recurrent import StatefulRecurrentNet
 
-NETS = {"MLPNet": MLPNet, "ConvNet": ConvNet, "RecurrentNet": RecurrentNet}
+NETS = {"MLPNet": MLPNet, "ConvNet": ConvNet, "RecurrentNet": RecurrentNet, "StatefulRecurrentNet": StatefulRecurrentNet}
 
-__all__ = ["ConvNet", "MLPNet", "NETS", "RecurrentNet"]
+__all__ = ["ConvNet", "MLPNet", "NETS", "RecurrentNet", "StatefulRecurrentNet"]

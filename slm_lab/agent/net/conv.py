@@ -65,6 +65,3 @@ class ConvNet(nn.Module):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.head(self.fc(self.conv(x)))
         return out.float().reshape(*lead, out.shape[-1])
-
-    def split(self, out: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(out, self.out_dims, dim=-1))

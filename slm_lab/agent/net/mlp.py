@@ -78,6 +78,3 @@ class MLPNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-    def split(self, out: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(out, self.out_dims, dim=-1))

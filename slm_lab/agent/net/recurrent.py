@@ -65,6 +65,3 @@ class RecurrentNet(nn.Module):
         out, _ = self.rnn(self.fc(x))  # [N, k, hidden], from a zero initial state
         y = self.head(out[:, -1])
         return y.reshape(*lead, y.shape[-1])
-
-    def split(self, out: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(out, self.out_dims, dim=-1))

@@ -1,0 +1,112 @@
+"""What every env adapter offers the session loop, and the types it speaks (a light module: no
+gymnasium, no torch), plus the per-body episode bookkeeping all adapters share.
+
+An adapter is one env of the AEB space. Its bodies are the rows of every batch: `reset()` gives
+the states [bodies, ...]; `step(actions)` gives a `StepResult`; finished episodes are drained as
+(body, return, length) for the training table; `state_dict()` / `load_state_dict()` carry it
+across a resume (load returns True when the env's own simulation came back, so no reset is due).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Episode = tuple[int, float, int]  # (body, return, length) of one finished episode
+
+
+@dataclass(frozen=True)
+class BodySpaces:
+    """What an agent must know of its bodies in one env to build its nets."""
+
+    # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one
+    obs_dim: int | tuple[int, ...]
+    action_dim: int  # number of discrete actions, or size of a continuous action
+    is_discrete: bool
+    num_bodies: int
+    action_low: np.ndarray | None = None
+    action_high: np.ndarray | None = None
+
+
+@dataclass
+class StepResult:
+    """One vector step. `next_state` is what an agent stores as s' (the final obs on done);
+    `state` is what it acts on next (the reset obs on done). `terminated` and `truncated` stay
+    apart: a truncated step still bootstraps from `next_state`."""
+
+    state: np.ndarray
+    next_state: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+
+@runtime_checkable
+class EnvAdapter(Protocol):
+    """The interface of GymEnv, UnityEnv, PettingZooEnv (and any adapter to come)."""
+
+    spec: Any
+    spaces: BodySpaces
+    num_bodies: int
+    clock: Any
+
+    def reset(self) -> np.ndarray: ...
+
+    def step(self, action: np.ndarray) -> StepResult: ...
+
+    def drain_finished(self) -> list[Episode]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class EpisodeTracker:
+    """Each body's running return and length, and the episodes finished since the last drain.
+
+    Returns are the env's own rewards (before clipping or normalization): what a user reads in
+    the training table is the game's score."""
+
+    def __init__(self, num_bodies: int) -> None:
+        self.returns = np.zeros(num_bodies, dtype=np.float64)
+        self.lengths = np.zeros(num_bodies, dtype=np.int64)
+        self.finished: list[Episode] = []
+
+    def restart(self) -> None:
+        """Every body starts an episode (an env reset)."""
+        self.returns[:] = 0.0
+        self.lengths[:] = 0
+
+    def add(self, reward: np.ndarray) -> None:
+        self.returns += reward
+        self.lengths += 1
+
+    def end(self, done: np.ndarray) -> int:
+        """Record the episodes of the bodies in `done` and restart them; how many ended."""
+        n_done = int(np.count_nonzero(done))
+        if n_done:
+            for b in np.flatnonzero(done):  # only on episode ends: rare, not per step
+                self.finished.append((int(b), float(self.returns[b]), int(self.lengths[b])))
+            self.returns[done] = 0.0
+            self.lengths[done] = 0
+        return n_done
+
+    def drain(self) -> list[Episode]:
+        out, self.finished = self.finished, []
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists: a checkpoint loads them with weights_only."""
+        return {"finished": [[int(b), float(r), int(n)] for b, r, n in self.finished],
+                "returns": self.returns.tolist(), "lengths": self.lengths.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any], running: bool = True) -> None:
+        """`running`: also the episodes under way (only when the env's simulation came back too)."""
+        self.finished = [(int(b), float(r), int(n)) for b, r, n in state["finished"]]
+        if running and "returns" in state:
+            self.returns[:] = np.asarray(state["returns"], dtype=np.float64)
+            self.lengths[:] = np.asarray(state["lengths"], dtype=np.int64)
