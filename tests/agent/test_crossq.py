@@ -9,7 +9,7 @@ import torch
 
 from slm_lab.agent import make_agent
 from slm_lab.agent.net.batch_renorm import BatchRenorm1d
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 BOX = BodySpaces(obs_dim=3, action_dim=2, is_discrete=False, num_bodies=2,

@@ -11,7 +11,7 @@ import torch
 from slm_lab.agent import make_agent
 from slm_lab.agent.algorithm.td3 import clipped_double_q_target, smoothed_target_action
 from slm_lab.agent.noise import GaussianNoise, OrnsteinUhlenbeckNoise
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 

@@ -14,7 +14,7 @@ from slm_lab.agent.algorithm.sac import SAC, soft_q_target, temperature_loss
 from slm_lab.agent.net.batch_renorm import BatchRenormMLP
 from slm_lab.agent.net.builders import ACTIVATIONS, gradient_step
 from slm_lab.agent.policy import tanh_gaussian_sample
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 
@@ -90,8 +90,9 @@ class CrossQ(SAC):
             self.last_actor_stats = {"actor_loss": policy_loss.detach(), "alpha_loss": alpha_loss.detach(),
                                      "entropy": entropy.mean().detach()}
         # between actor steps the actor's statistics repeat the latest ones
-        return {"loss": critic_loss + self.last_actor_stats["actor_loss"], "critic_loss": critic_loss,
-                "alpha": alpha, **self.last_actor_stats}
+        # (on the batch's device: after a resume the first steps may precede any actor step)
+        actor_stats = {k: v.to(critic_loss.device) for k, v in self.last_actor_stats.items()}
+        return {"loss": critic_loss + actor_stats["actor_loss"], "critic_loss": critic_loss, "alpha": alpha, **actor_stats}
 
     def update_target(self) -> None:
         """No target networks."""

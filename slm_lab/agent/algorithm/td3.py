@@ -15,7 +15,7 @@ from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_step
 from slm_lab.agent.noise import ACTION_NOISES
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import AgentSpec
 
@@ -131,8 +131,9 @@ class TD3(OffPolicy):
             self.sync_target(nn.ModuleList([self.target_actor, self.target_critics]), nn.ModuleList([self.actor, self.critics]))
             self.last_actor_loss = actor_loss.detach()
         # actor_loss is the latest actor step's loss, so steps between actor updates repeat it
-        return {"loss": critic_loss + self.last_actor_loss, "critic_loss": critic_loss,
-                "actor_loss": self.last_actor_loss, "q_mean": q.mean()}
+        # (on the batch's device: after a resume the first steps may precede any actor step)
+        actor_loss = self.last_actor_loss.to(critic_loss.device)
+        return {"loss": critic_loss + actor_loss, "critic_loss": critic_loss, "actor_loss": actor_loss, "q_mean": q.mean()}
 
 
 class DDPG(TD3):
