@@ -99,7 +99,7 @@ class OptimSpec(Strict):
     momentum: NonNegativeFloat | None = None
     alpha: UnitFloat | None = None
     # Adam / AdamW (beta1, beta2); unset: torch's (0.9, 0.999). CrossQ uses beta1 0.5
-    betas: tuple[Probability, Probability] | None = None
+    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]] | None = None
 
 
 class LRSchedulerSpec(Strict):
