@@ -9,7 +9,9 @@ Envs step in lockstep; each keeps its own clock.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -52,12 +54,23 @@ class EnvSpace:
             env.close()
 
 
+def body_spaces(env: Any, bodies: list[int]) -> BodySpaces:
+    """The spaces of some bodies of an env: a multi-agent adapter knows each body's own
+    (`body_spaces`, a SpecError naming the bodies that disagree); other envs' bodies are alike."""
+    if hasattr(env, "body_spaces"):
+        return env.body_spaces(bodies)
+    return replace(env.spaces, num_bodies=len(bodies))
+
+
 def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list) -> BodySpaces:
-    """One BodySpaces for all of an agent's bodies; their envs must agree on shapes."""
+    """One BodySpaces for all of an agent's bodies; they must agree on shapes."""
     first_e = parts[0][0]
-    ref = envs[first_e].spaces
-    for e, _ in parts[1:]:
-        sp = envs[e].spaces
+    try:
+        ref = body_spaces(envs[first_e], parts[0][1])
+        others = [(e, body_spaces(envs[e], bodies)) for e, bodies in parts[1:]]
+    except SpecError as err:
+        raise SpecError(f"agent {agent}: {err}") from None
+    for e, sp in others:
         if (sp.obs_dim, sp.action_dim, sp.is_discrete) != (ref.obs_dim, ref.action_dim, ref.is_discrete):
             raise SpecError(
                 f"agent {agent}: env {e} ({envs[e].spec.name}) has observation size {sp.obs_dim} and "
@@ -65,6 +78,60 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
                 f"({envs[first_e].spec.name}) has {ref.obs_dim} and {ref.action_dim}: one net cannot take both"
             )
     return replace(ref, num_bodies=sum(len(bodies) for _, bodies in parts))
+
+
+def take_bodies(per_env: np.ndarray, bodies: list[int] | None, width: Any = None) -> np.ndarray:
+    """Rows `bodies` (all when None) of an env's batch, cut to an agent's own `width` columns:
+    a multi-agent env pads its bodies' observations (and continuous actions) to the widest."""
+    rows = per_env if bodies is None else per_env[bodies]
+    if isinstance(width, int) and rows.ndim == 2 and rows.shape[1] > width:
+        rows = rows[:, :width]
+    return rows
+
+
+def place_actions(actions: np.ndarray, out: np.ndarray | None, num_bodies: int, bodies: list[int]) -> np.ndarray:
+    """Write an agent's actions for `bodies` into the env's action batch (made on first use,
+    as wide as the widest agent's actions; narrower continuous actions fill the first columns)."""
+    if out is None:
+        out = np.zeros((num_bodies, *actions.shape[1:]), dtype=actions.dtype)
+    if actions.ndim == 2 and out.ndim == 2 and actions.shape[1] != out.shape[1]:
+        if actions.shape[1] > out.shape[1]:  # a wider agent came second: widen the batch
+            out = np.concatenate([out, np.zeros((num_bodies, actions.shape[1] - out.shape[1]), out.dtype)], axis=1)
+        out[bodies, : actions.shape[1]] = actions
+    else:
+        out[bodies] = actions
+    return out
+
+
+class TurnBuffer:
+    """A turn-based env's transitions, one stream per body: a transition opens when the body
+    moves and closes at its next turn (s' is the state it then acts on) or at the game's end,
+    holding every reward the body got meanwhile (the opponent's winning move included)."""
+
+    def __init__(self, num_bodies: int) -> None:
+        self.open: list[list[Any] | None] = [None] * num_bodies  # [state, action, reward so far]
+        self.closed: list[deque[tuple]] = [deque() for _ in range(num_bodies)]
+
+    def record(self, movers: np.ndarray, state: np.ndarray, action: np.ndarray, result: StepResult, next_movers: np.ndarray) -> None:
+        for b in np.flatnonzero(movers):
+            self.open[b] = [state[b], action[b], 0.0]
+        over = result.terminated | result.truncated
+        for b, tr in enumerate(self.open):
+            if tr is None:
+                continue
+            tr[2] += float(result.reward[b])
+            if over[b]:
+                self.closed[b].append((*tr, result.next_state[b], bool(result.terminated[b]), bool(result.truncated[b])))
+                self.open[b] = None
+            elif next_movers[b]:
+                self.closed[b].append((*tr, result.state[b], False, False))
+                self.open[b] = None
+
+    def ready(self, bodies: list[int]) -> bool:
+        return all(self.closed[b] for b in bodies)
+
+    def pop(self, bodies: list[int]) -> list[tuple]:
+        return [self.closed[b].popleft() for b in bodies]
 
 
 class AgentSpace:
@@ -96,6 +163,28 @@ class AgentSpace:
                 agent.compile()
             self.agents.append(agent)
         self.frames = [0] * len(self.agents)
+        self._bind_snapshot_players(spec, seed)
+        # turn-based envs (pettingzoo_aec.py): each body's experience is its own turns
+        self.turns = {e: TurnBuffer(env.num_bodies) for e, env in enumerate(self.envs) if getattr(env, "turn_based", False)}
+        self.movers: dict[int, np.ndarray] = {}
+        for a, parts in enumerate(self.parts):
+            kinds = {e in self.turns for e, _ in parts}
+            if len(kinds) > 1:
+                raise SpecError(f"{spec.name}: agent {a} has bodies in turn-based and in simultaneous envs; give them to different agents")
+
+    def _bind_snapshot_players(self, spec: Spec, seed: int) -> None:
+        """Self-play: each Snapshot player gets the learner whose frozen copies it plays as."""
+        for a, agent in enumerate(self.agents):
+            if not hasattr(agent, "bind"):
+                continue
+            src = agent.algo_spec.of
+            if src >= len(self.agents) or src == a or hasattr(self.agents[src], "bind"):
+                raise SpecError(f"{spec.name}: agent[{a}].algorithm.of: {src} is not another learning agent "
+                                f"(agents 0..{len(self.agents) - 1})")
+            try:
+                agent.bind(self.agents[src], lambda s, sp, a=a: make_agent(s, sp, agent.max_frame, seed + 7919 * a + 1))
+            except ValueError as e:
+                raise SpecError(f"{spec.name}: agent {a}: {e}") from None
 
     def state_dict(self) -> dict[str, list[int]]:
         """Each agent's frame count (its share of its envs' frames)."""
@@ -109,36 +198,60 @@ class AgentSpace:
     def pairs(self) -> list[Pair]:
         return sorted(self.assignment)
 
-    def _gather(self, a: int, per_env: dict[int, np.ndarray]) -> np.ndarray:
+    def _gather(self, a: int, per_env: dict[int, np.ndarray], width: Any = None) -> np.ndarray:
         parts = self.parts[a]
         if len(parts) == 1 and len(parts[0][1]) == self.envs[parts[0][0]].num_bodies:
-            return per_env[parts[0][0]]  # the common case: one agent owns one whole env, no copy
-        return np.concatenate([per_env[e][bodies] for e, bodies in parts])
+            return take_bodies(per_env[parts[0][0]], None, width)  # one agent owns one whole env: no copy
+        return np.concatenate([take_bodies(per_env[e], bodies, width) for e, bodies in parts])
+
+    def _obs_width(self, a: int) -> Any:
+        return self.agents[a].spaces.obs_dim
+
+    def _act_width(self, a: int) -> Any:
+        sp = self.agents[a].spaces
+        return None if sp.is_discrete else sp.action_dim
 
     def act(self, state_space: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Actions per env, each assembled from the slices its agents chose."""
+        self.movers = {e: self.envs[e].active.copy() for e in self.turns}  # who moves on these states
         if len(self.agents) == 1 and len(self.envs) == 1:
-            return {0: self.agents[0].act(state_space[0])}
+            return {0: self.agents[0].act(take_bodies(state_space[0], None, self._obs_width(0)))}
         action_space: dict[int, np.ndarray] = {}
         for a, agent in enumerate(self.agents):
-            actions = agent.act(self._gather(a, state_space))
+            actions = agent.act(self._gather(a, state_space, self._obs_width(a)))
             start = 0
             for e, bodies in self.parts[a]:
-                if e not in action_space:
-                    action_space[e] = np.zeros((self.envs[e].num_bodies, *actions.shape[1:]), dtype=actions.dtype)
-                action_space[e][bodies] = actions[start:start + len(bodies)]
+                action_space[e] = place_actions(actions[start:start + len(bodies)], action_space.get(e), self.envs[e].num_bodies, bodies)
                 start += len(bodies)
         return action_space
 
     def update(self, state_space: dict[int, np.ndarray], action_space: dict[int, np.ndarray], step_space: dict[int, StepResult]) -> None:
+        for e, turns in self.turns.items():
+            turns.record(self.movers[e], state_space[e], action_space[e], step_space[e], self.envs[e].active)
         for a, agent in enumerate(self.agents):
+            if self.parts[a][0][0] in self.turns:
+                self._update_turns(a)
+                continue
             self.frames[a] += agent.spaces.num_bodies
-            gather = lambda per_env: self._gather(a, per_env)  # noqa: E731
+            obs_w = self._obs_width(a)
+            gather = lambda per_env, width=obs_w: self._gather(a, per_env, width)  # noqa: E731
             agent.update(
-                gather(state_space), gather(action_space),
+                gather(state_space), gather(action_space, self._act_width(a)),
                 gather({e: s.reward for e, s in step_space.items()}),
                 gather({e: s.next_state for e, s in step_space.items()}),
                 gather({e: s.terminated for e, s in step_space.items()}),
                 gather({e: s.truncated for e, s in step_space.items()}),
                 self.frames[a],
             )
+
+    def _update_turns(self, a: int) -> None:
+        """Once every body of agent a has a closed transition, one update with one of each."""
+        parts = self.parts[a]
+        if not all(self.turns[e].ready(bodies) for e, bodies in parts):
+            return
+        rows = [row for e, bodies in parts for row in self.turns[e].pop(bodies)]
+        s, act, r, s2, term, trunc = (np.stack(col) for col in zip(*rows))
+        width = self._obs_width(a)
+        self.frames[a] += len(rows)
+        self.agents[a].update(take_bodies(s, None, width), act, r.astype(np.float32), take_bodies(s2, None, width),
+                              term, trunc, self.frames[a])

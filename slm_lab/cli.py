@@ -104,49 +104,76 @@ def _print_result(spec_name: str, mode: str, result: dict[str, Any]) -> None:
             typer.echo(f"report:  {report}")
 
 
+def _single_spec_name(spec_file: str) -> str:
+    """The name when SPEC_NAME is left out: the file must hold exactly one spec (a run's spec.json does)."""
+    names = _spec_names(spec_file)
+    if len(names) != 1:
+        fail(f"{spec_file} holds {len(names)} specs ({', '.join(names)[:200]}); give SPEC_NAME")
+    return names[0]
+
+
 @app.command()
 def run(
     spec_file: Optional[str] = typer.Argument(None, help="JSON spec file (path, or relative to slm_lab/spec/)."),
-    spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file."),
+    spec_name: Optional[str] = typer.Argument(None, help="Name of the spec inside the file (optional when it holds one spec, as a run's spec.json does)."),
     mode: str = typer.Argument("train", help="dev | train | train@<run dir | latest> (resume) | enjoy@<session dir> | search | search@<experiment dir | latest> (resume) | benchmark"),
     set_: list[str] = typer.Option([], "--set", "-s", help="Override a spec value: -s meta.max_session=1"),
     var: list[str] = typer.Option([], "--var", help="Value for a ${name} placeholder: --var env=CartPole-v1"),
     jobs_file: Path = typer.Option(Path("config/experiments.json"), "--jobs", help="Job schedule used with no arguments."),
     ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="search/benchmark: join the Ray cluster at ADDRESS (default: $RAY_ADDRESS, else start Ray here)."),
+        None, "--ray-address", help="train: run the sessions as Ray tasks on the cluster at ADDRESS; search/benchmark: run the trials there (default: $RAY_ADDRESS, else train runs locally and search starts Ray here)."),
     record: bool = typer.Option(False, "--record", help="enjoy: also save a video of one greedy episode in <session dir>/video/."),
     record_to: Optional[Path] = typer.Option(None, "--record-to", help="enjoy: the video file to write, .mp4 or .gif (implies --record)."),
 ) -> None:
-    """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json."""
-    from slm_lab.spec.errors import SpecError
+    """Run SPEC_NAME from SPEC_FILE in MODE; with no arguments, run the jobs in config/experiments.json.
 
+    Exit status: 0 every session finished; 1 some failed (listed); 2 bad input; 130 interrupted."""
+    from slm_lab.spec.errors import RunFault, SpecError
+
+    import warnings
+
+    # torch warns about a plain pickle's protocol before the weights-only load refuses it: the refusal is the one line
+    warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
     try:
         variables = _parse_vars(var)
         if spec_file is None:
             from slm_lab.control.jobs import read_jobs
 
             jobs = read_jobs(jobs_file)
-        elif spec_name is None:
-            fail("give both SPEC_FILE and SPEC_NAME (or neither, to run config/experiments.json)")
         else:
-            jobs = [(spec_file, spec_name, mode)]
+            if spec_name is not None and _looks_like_mode(spec_name) and mode == "train" and spec_name not in _spec_names(spec_file):
+                spec_name, mode = None, spec_name  # `run data/<run>/spec.json dev`: the name left out
+            jobs = [(spec_file, spec_name or _single_spec_name(spec_file), mode)]
         from slm_lab.control.run import prepare
 
-        prepared = [(prepare(f, n, m, set_, variables), n, m) for f, n, m in jobs]  # validate all first
+        prepared = [(prepare(f, n, m, set_, variables), f, n, m) for f, n, m in jobs]  # validate all first
         if record or record_to is not None:
             from slm_lab.control.record import check_video_path
 
-            if any(parsed.kind != "enjoy" for (_, parsed), _, _ in prepared):
+            if any(parsed.kind != "enjoy" for (_, parsed), _, _, _ in prepared):
                 fail("--record works with mode enjoy@<session dir> only")
             if record_to is not None:
                 check_video_path(record_to)
+            from slm_lab.control.preflight import check_folder_writable
+            from slm_lab.control.run import find_model
+
+            for (_, parsed), _, _, _ in prepared:  # the video's folder must take it before the episode is played
+                from slm_lab.lib.layout import SessionLayout
+
+                session_dir = SessionLayout.of_model(find_model(parsed.target or "")).dir
+                check_folder_writable(record_to.parent if record_to is not None else session_dir)
     except SpecError as e:
         fail(str(e))
+    except RunFault as e:  # the data dir (or a run folder in it) cannot take what the job writes
+        _stop(str(e), EXIT_FAILED)
+    except KeyboardInterrupt:
+        typer.echo("interrupted before anything ran", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     from slm_lab.control.run import run as run_job
-    from slm_lab.spec.errors import RunFault, RunInterrupted
+    from slm_lab.spec.errors import RunInterrupted
 
     status = 0
-    for (spec, parsed), name, mode_text in prepared:
+    for (spec, parsed), file_text, name, mode_text in prepared:
         try:
             result = run_job(spec, parsed, ray_address=ray_address)
             if parsed.kind == "enjoy" and (record or record_to is not None):
@@ -161,7 +188,7 @@ def run(
             _stop(str(e), EXIT_FAILED)
         except RunInterrupted as e:
             _stop(f"interrupted; the run keeps its checkpoints. Resume it with: "
-                  f"slm-lab run {spec_file or '<spec file>'} {name} {e.resume}", EXIT_INTERRUPTED)
+                  f"slm-lab run {file_text} {name} {e.resume}", EXIT_INTERRUPTED)
         except KeyboardInterrupt:
             _stop("interrupted", EXIT_INTERRUPTED)
         except OSError as e:  # a disk that filled up or went read-only mid-run
@@ -169,7 +196,7 @@ def run(
 
             _stop(disk_error(e, data_root()), EXIT_FAILED)
         _print_result(name, mode_text, result)
-        status = max(status, _result_status(result, spec_file or "<spec file>", name))
+        status = max(status, _result_status(result, file_text, name))
     if status:
         raise typer.Exit(status)
 
@@ -193,6 +220,16 @@ def _result_status(result: dict[str, Any], spec_file: str, name: str) -> int:
     return EXIT_FAILED if failures else 0
 
 
+def _spec_names(spec_file: str) -> list[str]:
+    from slm_lab.spec.loader import read_spec_file
+
+    return list(read_spec_file(spec_file))
+
+
+def _looks_like_mode(text: str) -> bool:
+    return text.partition("@")[0] in ("dev", "train", "enjoy", "search", "benchmark")
+
+
 @app.command()
 def check(spec_files: list[str] = typer.Argument(..., help="Spec files to validate.")) -> None:
     """Validate spec files; print each spec checked, or the first error (exit status 2)."""
@@ -204,6 +241,33 @@ def check(spec_files: list[str] = typer.Argument(..., help="Spec files to valida
         except SpecError as e:
             fail(str(e))
         typer.echo(f"ok: {spec_file} ({', '.join(names)})")
+
+
+@app.command()
+def migrate(
+    old_file: Path = typer.Argument(..., help="A spec file of SLM Lab v4 or v5 (kengz/SLM-Lab)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the converted specs (default: print them)."),
+) -> None:
+    """Convert an SLM Lab v4 / v5 spec file; print one line per key dropped or not mapped (docs/SPEC.md)."""
+    import json
+
+    from slm_lab.spec.errors import SpecError
+    from slm_lab.spec.migrate import migrate_file
+
+    try:
+        new, notes = migrate_file(old_file)
+    except SpecError as e:
+        fail(str(e))
+    for line in notes:
+        typer.echo(line, err=True)
+    text = json.dumps(new, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from slm_lab.lib import io
+
+    io.write_text(out, text)
+    typer.echo(f"wrote: {out} ({', '.join(new)})", err=True)
 
 
 @app.command()
@@ -291,15 +355,32 @@ def clear(unity: bool = typer.Option(False, "--unity", help="Also remove the dow
 
 
 @app.command()
-def kill() -> None:
-    """Stop the lab's running processes (runs, sessions, Ray and Unity it started), found by their pid files."""
-    from slm_lab.control.ops import kill as kill_lab
+def kill(
+    run_dirs: list[Path] = typer.Argument(None, help="Run or experiment folders whose processes to stop (default: every run of this data dir)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before stopping."),
+    everything: bool = typer.Option(False, "--all", help="Every lab process of this user (other data dirs and checkouts too)."),
+) -> None:
+    """Stop the lab's running processes (runs, search drivers, sessions, Ray and Unity they started), found by their pid files."""
+    from slm_lab.control.ops import kill as kill_lab, kill_targets
 
-    stopped = kill_lab()
+    for d in run_dirs or []:
+        if not d.is_dir():
+            fail(f"kill: '{d}' is not a run folder")
+    targets = kill_targets(list(run_dirs or []), everything)
+    if not targets:
+        typer.echo("no lab processes running")
+        return
+    for p in targets:
+        typer.echo(f"will stop {p.kind} {p.pid}: {(p.run_dir or p.cmd)[:100]}")
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("kill asks before stopping anything; run it with --yes where no one can answer")
+        if not typer.confirm(f"stop these {len(targets)} process(es)?", default=False):
+            typer.echo("nothing stopped")
+            return
+    stopped = kill_lab(targets)
     for p in stopped:
         typer.echo(f"stopped {p.kind} {p.pid}: {p.cmd[:100]}")
-    if not stopped:
-        typer.echo("no lab processes running")
 
 
 @app.command()

@@ -182,7 +182,7 @@ ARG_CASES: dict[str, tuple[list[str], str, dict[str, str]]] = {
     "unknown option": (["run", "{good}", "ok", "train", "--bogus"], "no such option: --bogus", {}),
     "unknown command": (["fly"], "no such command 'fly'", {}),
     "unexpected extra argument": (["run", "{good}", "ok", "train", "extra"], "unexpected extra argument", {}),
-    "spec file without name": (["run", "{good}"], "give both SPEC_FILE and SPEC_NAME", {}),
+    "spec file without name": (["run", "{good}"], "holds 2 specs (ok, other); give SPEC_NAME", {}),
     "override without =": (["run", "{good}", "ok", "train", "-s", "meta.max_session"], "override 'meta.max_session' must look like", {}),
     "override without key": (["run", "{good}", "ok", "train", "-s", "=3"], "override '=3' must look like", {}),
     "override into a number": (["run", "{good}", "ok", "train", "-s", "meta.seed.x=1"], "meta.seed", {}),

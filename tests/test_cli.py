@@ -90,7 +90,7 @@ def test_jobs_file_runs_every_job_in_order(tmp_path: Path, a2c_file: Path, isola
     (("run", "{a2c}", "a2c_tiny", "enjoy@/no/such/run"), "enjoy: no saved model in '/no/such/run'"),
     (("run", "{a2c}", "a2c_tiny", "train", "-s", "meta.max_session=-2"), "meta.max_session: -2 is not a positive integer"),
     (("run", "{a2c}", "a2c_tiny", "train", "-s", "agent.5.net=1"), "'5' is not an index"),
-    (("run", "{a2c}"), "give both SPEC_FILE and SPEC_NAME"),
+    (("run", "{a2c}", "a2c_tiny", "train", "-s", "agent.0.algorithm.gamma=Infinity"), "NaN / Infinity is not a valid number"),
     (("run", "--jobs", "/no/jobs.json"), "no job file at /no/jobs.json"),
     (("plot", "/no/such/run"), "plot: '/no/such/run' is not a run folder"),
     (("run", "benchmark/sarsa/sarsa_cartpole.json", "sarsa_cartpole", "dev", "-s", "env.0.name=Pendulum-v1"),

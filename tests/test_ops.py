@@ -64,7 +64,7 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         run_dir = next(isolated_dirs.iterdir())
         assert pids.is_locked(run_dir)
 
-        result = cli("kill")
+        result = cli("kill", "--yes")
         assert result.returncode == 0, result.stderr
         assert f"stopped trial {run.pid}" in result.stdout
         run.wait(timeout=30)
@@ -74,7 +74,7 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         assert bystander.poll() is None, "a process whose pid file did not match was signalled"
         assert not list(pids.pid_dir().glob("*.json")), "pid files left behind"
         assert not pids.is_locked(run_dir)
-        assert "no lab processes running" in cli("kill").stdout
+        assert "no lab processes running" in cli("kill", "--yes").stdout
     finally:
         for proc in (run, bystander):
             try:

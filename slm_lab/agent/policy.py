@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from slm_lab.agent import masks
 from slm_lab.spec.schema import ScheduleSpec
 
 LOG_2PI = math.log(2 * math.pi)
@@ -57,7 +58,10 @@ def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) ->
     greedy = q.argmax(-1).cpu().numpy()
     explore = rng.random(len(greedy)) < epsilon
     if explore.any():
-        greedy[explore] = rng.integers(0, q.shape[-1], int(explore.sum()))
+        if masks.is_masked(q):  # an env with action masks: explore among the legal actions only
+            greedy[explore] = masks.random_legal(q[torch.from_numpy(explore)], rng)
+        else:
+            greedy[explore] = rng.integers(0, q.shape[-1], int(explore.sum()))
     return greedy
 
 

@@ -35,11 +35,14 @@ _memo: dict[str, float] = {}
 
 
 def cache_key(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
-              episodes: int = DEFAULT_EPISODES) -> str:
-    """A readable key: `CartPole-v1|kwargs={}|max_t=None`, plus `|episodes=N` when not the default."""
+              episodes: int = DEFAULT_EPISODES, bodies: list[int] | None = None) -> str:
+    """A readable key: `CartPole-v1|kwargs={}|max_t=None`, plus `|episodes=N` when not the default
+    and `|bodies=0,1,2` for one agent's bodies of a multi-agent env."""
     key = f"{name}|kwargs={json.dumps(kwargs or {}, sort_keys=True)}|max_t={max_t}"
     if episodes != DEFAULT_EPISODES:
         key += f"|episodes={episodes}"
+    if bodies is not None:
+        key += f"|bodies={','.join(str(b) for b in sorted(bodies))}"
     return key
 
 
@@ -73,13 +76,16 @@ def _lookup(table: dict[str, Any], key: str) -> float | None:
 
 
 def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max_t: int | None = None,
-                            episodes: int = DEFAULT_EPISODES, seed: int = 0) -> dict[str, Any]:
-    """Run a uniformly random policy for `episodes` episodes; mean, std and episode count."""
+                            episodes: int = DEFAULT_EPISODES, seed: int = 0, bodies: list[int] | None = None) -> dict[str, Any]:
+    """Run a uniformly random policy for `episodes` episodes; mean, std and episode count.
+
+    `bodies` (multi-agent envs): every body acts at random (a random joint policy), and
+    only the episodes of these bodies count, so each agent is measured against its own role."""
     import gymnasium as gym
     import numpy as np
 
     if name.split(":", 1)[0] in ("unity", "pettingzoo"):
-        return _measure_with_adapter(name, kwargs, max_t, episodes, seed)
+        return _measure_with_adapter(name, kwargs, max_t, episodes, seed, bodies)
 
     make_kwargs = dict(kwargs or {})
     if max_t is not None:
@@ -91,10 +97,13 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
     returns = []
     try:
         for ep in range(episodes):
-            env.reset(seed=seed if ep == 0 else None)
+            obs, info = env.reset(seed=seed if ep == 0 else None)
             total, steps, done = 0.0, 0, False
             while not done:
-                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                # an env with action masks (env/action_mask.py): a random legal action
+                mask = obs.get("action_mask") if isinstance(obs, dict) else info.get("action_mask")
+                action = env.action_space.sample(mask=None if mask is None else np.asarray(mask, np.int8))
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated
@@ -110,9 +119,10 @@ def measure_random_baseline(name: str, kwargs: dict[str, Any] | None = None, max
 
 
 def _measure_with_adapter(name: str, kwargs: dict[str, Any] | None, max_t: int | None, episodes: int,
-                          seed: int) -> dict[str, Any]:
+                          seed: int, bodies: list[int] | None = None) -> dict[str, Any]:
     """Unity and PettingZoo envs have several bodies that end episodes on their own: step all
-    bodies with uniformly random actions until `episodes` episodes have finished."""
+    bodies with uniformly random actions until `episodes` episodes of `bodies` (all when
+    None) have finished."""
     import numpy as np
 
     from slm_lab.env import make_env
@@ -120,18 +130,14 @@ def _measure_with_adapter(name: str, kwargs: dict[str, Any] | None, max_t: int |
 
     env = make_env(EnvSpec(name=name, kwargs=kwargs or {}, max_t=max_t), seed)
     rng = np.random.default_rng(seed)
-    sp = env.spaces
+    counted = set(range(env.num_bodies) if bodies is None else bodies)
     returns: list[float] = []
     try:
         env.reset()
         steps = 0
         while len(returns) < episodes and steps < MAX_EPISODE_STEPS * 10:
-            if sp.is_discrete:
-                action = rng.integers(0, sp.action_dim, sp.num_bodies)
-            else:
-                action = rng.uniform(sp.action_low, sp.action_high, (sp.num_bodies, sp.action_dim)).astype(np.float32)
-            env.step(action)
-            returns += [ret for _, ret, _ in env.drain_finished()]
+            env.step(random_actions(env, rng))
+            returns += [ret for b, ret, _ in env.drain_finished() if b in counted]
             steps += 1
     finally:
         env.close()
@@ -139,13 +145,29 @@ def _measure_with_adapter(name: str, kwargs: dict[str, Any] | None, max_t: int |
     return {"return": float(arr.mean()), "std": float(arr.std()), "episodes": int(arr.size), "seed": seed}
 
 
-def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
+def random_actions(env: Any, rng: Any) -> Any:
+    """A uniformly random action for every body: the env's own sampler where its bodies differ
+    (or have action masks), else one draw from the shared space."""
+    import numpy as np
+
+    if hasattr(env, "random_actions"):
+        return env.random_actions(rng)
+    sp = env.spaces
+    if sp.is_discrete:
+        return rng.integers(0, sp.action_dim, sp.num_bodies)
+    return rng.uniform(sp.action_low, sp.action_high, (sp.num_bodies, sp.action_dim)).astype(np.float32)
+
+
+def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES, bodies: list[int] | None = None) -> float:
     """Mean return of a uniformly random policy in `env_spec` (an EnvSpec), cached.
 
+    `bodies`: one agent's bodies of a multi-agent env, measured under a random joint policy.
     Looks in the shipped table, then the user cache; measures and caches on a miss.
     """
     name, kwargs, max_t = _env_fields(env_spec)
-    key = cache_key(name, kwargs, max_t, episodes)
+    if name.split(":", 1)[0] not in ("unity", "pettingzoo"):
+        bodies = None  # a Gymnasium env's bodies are copies of one env: all alike
+    key = cache_key(name, kwargs, max_t, episodes, bodies)
     if key in _memo:
         return _memo[key]
     value = _lookup(_read_table(SHIPPED_FILE), key)
@@ -155,7 +177,7 @@ def random_baseline(env_spec: Any, episodes: int = DEFAULT_EPISODES) -> float:
     if value is None:
         logger.info("measuring the random-policy baseline of %s over %d episodes", name, episodes)
         try:
-            entry = measure_random_baseline(name, kwargs, max_t, episodes)
+            entry = measure_random_baseline(name, kwargs, max_t, episodes, bodies=bodies)
         except Exception as e:  # the env itself failed: one line naming it, not the env's traceback
             detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise SpecError(f"env '{name}' failed while its random-policy baseline was measured: "

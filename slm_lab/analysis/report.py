@@ -84,8 +84,10 @@ def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _random_baseline(spec: Spec) -> float:
+    # a pair spec (control/session.py pair_spec) lists its agent's own bodies of a multi-agent env
+    bodies = [b for _, _, b in spec.body.custom] if spec.body.product == "custom" and spec.body.custom else None
     try:
-        return random_baseline(spec.env[0])
+        return random_baseline(spec.env[0], bodies=bodies)
     except Exception as e:  # an env that cannot be made here must not lose the run's tables
         logger.warning("no random baseline for env '%s' (%s): strength metrics will be n/a", spec.env[0].name, e)
         return math.nan

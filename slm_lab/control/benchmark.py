@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from slm_lab.lib import io
+from slm_lab.lib import io, pids
 from slm_lab.lib.layout import ExperimentLayout, RunLayout
 from slm_lab.lib.logger import get_logger, setup_logging
 from slm_lab.spec.errors import SpecError
@@ -60,7 +60,9 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
 
     check_ray_address(address)
     name = specs[0].name
-    exp_dir = io.new_run_dir(name)
+    from slm_lab.control.preflight import start_run_dir  # a data dir that cannot take it: one line, nothing made
+
+    exp_dir = start_run_dir(name)
     setup_logging(logging.INFO, RunLayout(exp_dir).log_txt)
     trials = {}
     for i, spec in enumerate(specs):
@@ -72,7 +74,8 @@ def run_benchmark(specs: list[Spec], address: str | None = None) -> dict[str, An
     level = logging.getLogger("slm_lab").getEffectiveLevel()
     plan = Plan(str(exp_dir.resolve()), name, [], {}, {}, trials=trials, env=env, log_level=level)
     logger.info(f"benchmark {name}: {len(specs)} trial(s) over {', '.join(sorted(trials[0]['values']))}")
-    rows = sorted(run_on_ray(specs[0], plan, address, early_stopping=False), key=lambda r: r["trial"])
+    with pids.registered("experiment", exp_dir):  # `slm-lab kill` finds the driver
+        rows = sorted(run_on_ray(specs[0], plan, address, early_stopping=False), key=lambda r: r["trial"])
     for row in rows:
         row["env"] = specs[row["trial"]].env[0].name
     text = benchmark_markdown(name, specs, rows, load_references())

@@ -132,9 +132,11 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
     params = parse_search(spec.search)
     if not params:
         raise SpecError(f"{spec.name}: search mode needs a search block (see docs/SEARCH.md)")
-    exp_dir = io.new_run_dir(spec.name)
+    from slm_lab.control.preflight import start_run_dir  # a data dir that cannot take it: one line, nothing made
+
+    exp_dir = start_run_dir(spec.name)
     # one driver per experiment folder: a search@ resume is refused while this one runs
-    with pids.run_lock(exp_dir):
+    with pids.run_lock(exp_dir), pids.registered("experiment", exp_dir):  # `slm-lab kill` finds the driver
         setup_logging(logging.INFO, ExperimentLayout(exp_dir).log_txt)
         io.write_json(ExperimentLayout(exp_dir).spec_json, spec.model_dump(mode="json"))
         plan, invalid = plan_search(spec, exp_dir, params)

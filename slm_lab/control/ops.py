@@ -130,11 +130,26 @@ def clear(unity: bool = False, root: Path | None = None) -> list[Path]:
 # --- kill -----------------------------------------------------------------------------------
 
 
-def kill(grace_s: float = 5.0) -> list[pids.LabProcess]:
-    """Stop every live process in the lab's pid files; runs first, so none spawns more."""
-    order = {"trial": 0, "experiment": 0, "run": 0, "session": 1, "worker": 2, "unity": 3, "ray": 4}
-    running = sorted(pids.list_processes(), key=lambda p: order.get(p.kind, 5))
-    return pids.stop(running, grace_s)
+KILL_ORDER = {"experiment": 0, "trial": 0, "run": 0, "session": 1, "worker": 2, "unity": 3, "ray": 4, "child": 5}
+
+
+def kill_targets(run_dirs: list[Path] | None = None, everything: bool = False) -> list[pids.LabProcess]:
+    """The live lab processes `kill` would stop, drivers first so none spawns more, then their
+    descendants (Ray's agents, multiprocessing helpers).
+
+    By default those of runs inside this data dir; with `run_dirs`, those of these runs (a
+    search's trials included); `everything`: every pid file of this user's cache dir (other
+    checkouts' runs, and processes that name no run, like Unity players)."""
+    running = pids.list_processes()
+    if not everything:
+        roots = [Path(d).resolve() for d in run_dirs] if run_dirs else [io.data_root().resolve()]
+        running = [p for p in running if p.run_dir is not None and any(_is_within(Path(p.run_dir).resolve(), r) for r in roots)]
+    return pids.with_descendants(sorted(running, key=lambda p: KILL_ORDER.get(p.kind, 6)))
+
+
+def kill(targets: list[pids.LabProcess] | None = None, grace_s: float = 5.0) -> list[pids.LabProcess]:
+    """Stop `targets` (default: kill_targets()): SIGTERM, then SIGKILL after `grace_s`."""
+    return pids.stop(kill_targets() if targets is None else targets, grace_s)
 
 
 # --- sync -----------------------------------------------------------------------------------

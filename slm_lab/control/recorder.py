@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from slm_lab.aeb import place_actions, take_bodies
 from slm_lab.lib.layout import TableLayout, pair_name
 from slm_lab.lib.tables import append_row, read_table, write_table
 
@@ -144,13 +145,12 @@ def evaluate_env(env: Any, actors: list[tuple[Any, list[int]]]) -> np.ndarray:
     running = np.ones(env.num_bodies, dtype=bool)
     while running.any():
         if len(actors) == 1 and len(actors[0][1]) == env.num_bodies:
-            action = actors[0][0].act_greedy(state)
-        else:
-            parts = {tuple(bodies): agent.act_greedy(state[bodies]) for agent, bodies in actors}
-            first = next(iter(parts.values()))
-            action = np.zeros((env.num_bodies, *first.shape[1:]), dtype=first.dtype)
-            for bodies, act in parts.items():
-                action[list(bodies)] = act
+            action = actors[0][0].act_greedy(take_bodies(state, None, actors[0][0].spaces.obs_dim))
+        else:  # each agent sees its own bodies' columns (a multi-agent env pads them to the widest)
+            action = None
+            for agent, bodies in actors:
+                act = agent.act_greedy(take_bodies(state, bodies, agent.spaces.obs_dim))
+                action = place_actions(act, action, env.num_bodies, bodies)
         result = env.step(action)
         returns += np.where(running, result.reward, 0.0)
         done = result.terminated | result.truncated

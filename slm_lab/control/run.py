@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from slm_lab.lib import io
 from slm_lab.lib.layout import RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger, setup_logging
+from slm_lab.control.preflight import (check_fits_memory, check_folder_writable, check_memory_files, check_model,
+                                      check_resume_checkpoints, discarded_if_unused, start_run_dir)
 from slm_lab.lib.signals import terminate_as_interrupt
-from slm_lab.spec.errors import RunFault, RunInterrupted, SpecError
+from slm_lab.spec.errors import RunInterrupted, SpecError
 from slm_lab.spec.loader import check_env_names, load_spec
 from slm_lab.spec.schema import Spec
 
@@ -69,7 +70,10 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
     if mode.kind == "benchmark":
         from slm_lab.control.benchmark import prepare_benchmark
 
-        return prepare_benchmark(spec_file, spec_name, overrides, variables), mode
+        specs = prepare_benchmark(spec_file, spec_name, overrides, variables)
+        for trial_spec in specs:
+            check_fits_memory(trial_spec)
+        return specs, mode
     if mode.kind == "train" and mode.target is not None:
         spec, run_dir = prepare_resume(spec_file, spec_name, mode.target or "", overrides, variables)
         return spec, Mode("train", str(run_dir))  # `latest` resolved once, here
@@ -84,20 +88,13 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
 
     check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
     if mode.kind == "enjoy":
-        check_model(find_model(mode.target or ""))
+        check_model(find_model(mode.target or ""), spec)
+    else:
+        check_fits_memory(spec)
     if mode.kind == "search" and not spec.search:
         raise SpecError(f"{spec_name}: search mode needs a search block, like "
                         "\"search\": {\"agent.0.algorithm.gamma__uniform\": [0.9, 0.999]} (docs/SEARCH.md)")
     return spec, mode
-
-
-def check_model(path: Path) -> None:
-    """Load the checkpoint now (weights only) so a bad or unsafe file is refused before anything runs."""
-    from slm_lab.control.session import load_checkpoint
-
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or "nets" not in state:
-        raise SpecError(f"enjoy: {path} is not a model checkpoint of this lab")
 
 
 def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[str] | None,
@@ -109,7 +106,11 @@ def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[
     run_dir = resolve_run_dir(target, spec_name)
     spec = load_saved_spec(run_dir, spec_name, overrides)
     check_env_names(spec)
+    check_fits_memory(spec)
+    check_folder_writable(run_dir)  # first: the lock check below opens the run's lock file for writing
     check_resumable(run_dir, spec)
+    check_resume_checkpoints(run_dir, spec)
+    check_memory_files(run_dir)
     return spec, run_dir
 
 
@@ -139,8 +140,11 @@ def run(spec: Spec | list[Spec], mode: Mode, show_progress: bool | None = None,
     trial_dir = new_run_folder(spec.name)
     setup_logging(level, RunLayout(trial_dir).log_txt)
     logger.info(f"{mode.kind} {spec.name}: writing to {trial_dir}")
-    with _interruptible(trial_dir):
-        metrics = Trial(spec, trial_dir, 0, show_progress).run()
+    from slm_lab.control.ray_cluster import ray_address as resolve_address
+
+    with _interruptible(trial_dir), discarded_if_unused(trial_dir):  # refused at start: no half-made folder
+        # --ray-address / RAY_ADDRESS: the sessions run as Ray tasks on that cluster (control/ray_sessions.py)
+        metrics = Trial(spec, trial_dir, 0, show_progress, ray_address=resolve_address(ray_address)).run()
     metrics["run_dir"] = str(trial_dir)
     return metrics
 
@@ -173,11 +177,9 @@ def _interruptible(trial_dir: Path) -> Iterator[None]:
 
 
 def new_run_folder(name: str) -> Path:
-    """A new run folder in the data dir, or a one-line RunFault when the data dir cannot take one."""
-    try:
-        return io.new_run_dir(name)
-    except OSError as e:
-        raise RunFault(io.disk_error(e, io.data_root())) from None
+    """A new run folder in the data dir that has taken a file, or a one-line RunFault when the
+    data dir cannot take one (read-only, full disk, not a folder): nothing is left behind."""
+    return start_run_dir(name)
 
 
 def enjoy(spec: Spec, model_path: Path, episodes: int | None = None) -> float:

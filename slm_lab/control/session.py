@@ -70,6 +70,7 @@ class Session:
         self.progress = progress
         self.meta = spec.meta
         self.recorders: list[PairRecorder] = []
+        self.team_recorders: list[tuple[str, list[int], PairRecorder]] = []  # (team, its agents, records)
         self.best_evals: list[float] = [-math.inf] * len(spec.agent)
         self.tb = None
         self.layout = SessionLayout(self.dir)
@@ -105,6 +106,14 @@ class Session:
             folder = self.layout.pair(a, e).dir if self.multi else self.dir
             self.recorders.append(PairRecorder(a, e, self.agent_space.assignment[(a, e)], self.env_space.envs[e],
                                                self.agent_space.agents[a], folder, self.meta.ma_window))
+        # agents sharing a team name in one env: the team's records over all its bodies
+        from slm_lab.spec.aeb_check import team_envs
+
+        for team, e, members in team_envs(self.spec):
+            bodies = sorted(b for a in members for b in self.agent_space.assignment[(a, e)])
+            rec = PairRecorder(members[0], e, bodies, self.env_space.envs[e], self.agent_space.agents[members[0]],
+                               self.dir / team_label(team, e), self.meta.ma_window)
+            self.team_recorders.append((team, members, rec))
         # one eval env per env; it plays whole games with raw rewards and the training env's frozen obs statistics.
         # An env with one agent gets eval_episodes bodies; a multi-agent env keeps its bodies and their owners.
         self.eval_envs, self.eval_actors = [], []
@@ -210,6 +219,9 @@ class Session:
             if self.tb is not None:
                 names = ("return", "return_ma", "fps", *rec.agent.stat_names())
                 self.tb.log({f"{tag}train/{k}": row[k] for k in names}, row["frame"])
+        for _, members, rec in self.team_recorders:  # a team's statistics: the mean over its agents
+            team_stats = {k: _finite_mean([stats[a].get(k, math.nan) for a in members]) for k in stats[members[0]]}
+            rec.train_row(finished[rec.e], team_stats, per_body=True)
         row = self.recorders[0].train_rows[-1]
         if self.progress is not None:
             self.progress(self.index, {"frame": row["frame"], "max_frame": self.env.clock.max_frame, "return_ma": row["return_ma"], "fps": row["fps"]})
@@ -229,6 +241,10 @@ class Session:
                 if self.tb is not None:
                     self.tb.log({f"{tag}eval/return": ret, f"{tag}eval/return_ma": row["return_ma"]}, row["frame"])
                 logger.info(f"session {self.index} {tag}eval at frame {row['frame']}: return {ret:.2f}")
+            for _, _, rec in self.team_recorders:
+                if rec.e == e:
+                    team_bodies = sorted(rec.bodies)
+                    rec.eval_row(float(body_returns[team_bodies].mean()), len(team_bodies))
         for a, agent in enumerate(self.agent_space.agents):
             env = self.env_space.envs[self.agent_space.parts[a][0][0]]  # every agent's policy with its env's statistics
             save_checkpoint(agent, self.layout.agent_model(a, "latest"), env)
@@ -319,6 +335,8 @@ class Session:
 
         results = [session_end(rec.dir, pair_spec(self.spec, rec.a, rec.e) if self.multi else self.spec, final=final)
                    for rec in self.recorders]
+        for team, members, rec in self.team_recorders:
+            session_end(rec.dir, team_spec(self.spec, team, rec.e, members), final=final)
         return results[0]
 
     def finish(self) -> dict[str, Any]:
@@ -329,8 +347,38 @@ class Session:
 
 
 def pair_spec(spec: Spec, a: int, e: int) -> Spec:
-    """The spec as seen by one (agent, env) pair, for per-pair metrics (random baseline of env e)."""
-    return spec.model_copy(update={"name": f"{spec.name} a{a} e{e}", "agent": [spec.agent[a]], "env": [spec.env[e]]})
+    """The spec as seen by one (agent, env) pair, for per-pair metrics: its body is the custom
+    list of the agent's own bodies of env e, so the random baseline measures those bodies."""
+    from slm_lab.spec.aeb_check import pair_bodies
+    from slm_lab.spec.schema import BodySpec
+
+    update: dict[str, Any] = {"name": f"{spec.name} a{a} e{e}", "agent": [spec.agent[a]], "env": [spec.env[e]]}
+    bodies = pair_bodies(spec, a, e)
+    if bodies is not None:
+        update["body"] = BodySpec(product="custom", custom=[[0, 0, b] for b in bodies])
+    return spec.model_copy(update=update)
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def team_spec(spec: Spec, team: str, e: int, agents: list[int]) -> Spec:
+    """The spec as seen by a team in env e: its first agent's block, and all its agents' bodies
+    (so the random baseline measures the team's bodies under a random joint policy)."""
+    from slm_lab.spec.aeb_check import pair_bodies
+    from slm_lab.spec.schema import BodySpec
+
+    bodies = [pair_bodies(spec, a, e) for a in agents]
+    update: dict[str, Any] = {"name": f"{spec.name} team {team} e{e}", "agent": [spec.agent[agents[0]]], "env": [spec.env[e]]}
+    if all(b is not None for b in bodies):
+        update["body"] = BodySpec(product="custom", custom=[[0, 0, b] for group in bodies for b in sorted(group)])
+    return spec.model_copy(update=update)
+
+
+def team_label(team: str, e: int) -> str:
+    return f"team_{team}_e{e}"
 
 
 def pair_labels(spec: Spec) -> list[tuple[int, int]]:

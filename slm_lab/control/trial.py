@@ -21,12 +21,13 @@ from typing import Any
 
 from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
-from slm_lab.control.session import pair_labels, pair_spec, ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.control.session import pair_labels, pair_spec, team_label, team_spec, ProgressFn, Session, SessionDiverged, run_session
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.signals import ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
+from slm_lab.lib.spawn import clean_main
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -86,8 +87,9 @@ class Trial:
     """Runs the sessions of one spec and writes the trial folder."""
 
     def __init__(self, spec: Spec, trial_dir: Path, trial_index: int = 0, show_progress: bool | None = None,
-                 resume: bool = False, on_progress: ProgressFn | None = None) -> None:
+                 resume: bool = False, on_progress: ProgressFn | None = None, ray_address: str | None = None) -> None:
         self.spec = resolve_seeds(spec, trial_index)
+        self.ray_address = ray_address  # run the sessions as Ray tasks on that cluster (control/ray_sessions.py)
         # also told every session's progress (frame, return_ma): a search reports it to Ray Tune
         self.on_progress = on_progress
         self.resume = resume  # keep finished sessions, continue the others (control/resume.py)
@@ -111,9 +113,18 @@ class Trial:
 
         for env_spec in self.spec.env:  # measured once here, not once per parallel session
             random_baseline(env_spec)
+        from slm_lab.spec.aeb_check import pair_bodies
+
+        for a, e in pair_labels(self.spec):  # and each agent's own bodies of a multi-agent env
+            random_baseline(self.spec.env[e], bodies=pair_bodies(self.spec, a, e))
         with TrialProgress(self.spec, self.show_progress) as bar:
             progress = bar if self.on_progress is None else _Tee(bar, self.on_progress)
-            if n == 1 and todo:
+            if self.ray_address and todo:
+                from slm_lab.control.ray_sessions import run_sessions_on_ray
+
+                for s, reason in run_sessions_on_ray(self.spec, self.dir, self.index, todo, self.ray_address, self.resume).items():
+                    self.failed[s] = _record_failure(dirs[s], s, reason)
+            elif n == 1 and todo:
                 self._run_in_process(dirs[0], progress)
             elif todo:
                 self._run_parallel(dirs, progress, todo)
@@ -127,7 +138,14 @@ class Trial:
                                                 [SessionLayout(d).pair(a, e).dir for d in dirs], self.failed)
                      for a, e in labels}
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
-            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, "failed": self.failed})
+            from slm_lab.spec.aeb_check import team_envs
+
+            teams = {team_label(t, e): trial_end(self.dir / team_label(t, e), team_spec(self.spec, t, e, members),
+                                                 [d / team_label(t, e) for d in dirs], self.failed)
+                     for t, e, members in team_envs(self.spec)}
+            if teams:
+                metrics["teams"] = teams
+            io.write_json(RunLayout(self.dir).trial_metrics_json, {"pairs": pairs, **({"teams": teams} if teams else {}), "failed": self.failed})
         logger.info(f"trial {self.index} done: {n - len(self.failed)}/{n} sessions finished, results in {self.dir}")
         # what failed, in one line each: the caller's exit status says so (0 only when all finished)
         metrics["failed_sessions"] = {s: msg.splitlines()[0] for s, msg in sorted(self.failed.items())}
@@ -163,7 +181,8 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
         manager = SyncManager(ctx=ctx)
-        manager.start(_helper_process_init)
+        with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
+            manager.start(_helper_process_init)
         interrupted: list[int] = []
         with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
                 stop_signals() as stop:
@@ -174,8 +193,9 @@ class Trial:
             def submit_next() -> None:
                 # one session per free worker, never queued ahead: a stop then starts nothing new
                 s = queued.pop(0)
-                futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
-                                    not self.show_progress, self.resume)] = s
+                with clean_main():  # the pool spawns a worker as a session is submitted
+                    futures[pool.submit(run_session, spec_dict, str(dirs[s]), self.index, s, updates, level,
+                                        not self.show_progress, self.resume)] = s
 
             for _ in range(min(workers, len(queued))):
                 submit_next()

@@ -27,8 +27,13 @@ def make_env(env_spec: EnvSpec, seed: int, num_envs: int | None = None, **kwargs
 
         return UnityEnv(env_spec, seed, num_envs, **kwargs)
     if env_spec.kind == "pettingzoo":
-        from slm_lab.env.pettingzoo import PettingZooEnv
+        from slm_lab.env.pettingzoo import PettingZooEnv, import_module
 
+        module = import_module(env_spec.name)
+        if not hasattr(module, "parallel_env") and callable(getattr(module, "env", None)):
+            from slm_lab.env.pettingzoo_aec import PettingZooAECEnv  # a turn-based game: the AEC API
+
+            return PettingZooAECEnv(env_spec, seed, num_envs, module=module, **kwargs)
         return PettingZooEnv(env_spec, seed, num_envs, **kwargs)
     from slm_lab.env.gymnasium import GymEnv
 

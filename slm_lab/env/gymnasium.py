@@ -7,6 +7,7 @@ next episode's first. `terminated` and `truncated` stay separate all the way out
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gymnasium as gym
@@ -18,13 +19,25 @@ from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
 from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult  # noqa: F401  (BodySpaces, StepResult: their old home)
 from slm_lab.env.snapshot import load_vector_env_state, vector_env_state
+from slm_lab.env.spaces import check_action_space, observation_wrappers
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
 
 
+def is_module_env_id(name: str) -> bool:
+    """`minigrid:MiniGrid-Empty-5x5-v0` (a module, then a registered id) rather than `module:Class`."""
+    return bool(re.fullmatch(r"[\w.]+:[\w./-]+-v\d+", name)) and not name.partition(":")[2].isidentifier()
+
+
 def env_id(name: str) -> str:
     """Register a `module:Class` entry point under a lab id; Gymnasium ids pass through."""
+    if ":" in name and name not in gym.envs.registry and is_module_env_id(name):
+        module, _, registered = name.partition(":")  # Gymnasium's module:EnvId: importing registers it
+        import importlib
+
+        importlib.import_module(module)
+        return registered
     if ":" in name and name not in gym.envs.registry:
         env_id = f"slm_lab/{name.replace(':', '.')}-v0"
         if env_id not in gym.envs.registry:
@@ -55,18 +68,26 @@ def make_vector_env(spec: EnvSpec, num_envs: int, evaluation: bool = False) -> g
     if spec.max_t is not None:
         kwargs["max_episode_steps"] = spec.max_t
     try:
-        venv = gym.make_vec(
-            env_id(spec.name),
-            num_envs=num_envs,
-            vectorization_mode="async" if spec.vectorization == "async" else "sync",
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-            wrappers=sub_wrappers,
-            **kwargs,
-        )
+        venv = _make_vec(spec, num_envs, sub_wrappers, kwargs)
+        # spaces the nets do not take as they are: made again, encoded in each env (env/spaces.py)
+        if encoders := observation_wrappers(venv.single_observation_space, spec.name):
+            venv.close()
+            venv = _make_vec(spec, num_envs, sub_wrappers + encoders, kwargs)
         return wrappers.wrap_vector_env(venv, spec, evaluation)
     except (gym.error.Error, ImportError, AttributeError, TypeError, ValueError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SpecError(f"env '{spec.name}' could not be made: {first_line}") from None
+
+
+def _make_vec(spec: EnvSpec, num_envs: int, sub_wrappers: list, kwargs: dict) -> gym.vector.VectorEnv:
+    return gym.make_vec(
+        env_id(spec.name),
+        num_envs=num_envs,
+        vectorization_mode="async" if spec.vectorization == "async" else "sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        wrappers=sub_wrappers,
+        **kwargs,
+    )
 
 
 class GymEnv:
@@ -97,15 +118,18 @@ class GymEnv:
         obs_dim = shape[0] if len(shape) == 1 else shape
         # images stay uint8 until the net (4x less memory in replay); vectors become float32
         self.obs_dtype = np.uint8 if obs_space.dtype == np.uint8 and len(shape) == 3 else np.float32
+        masked = bool(self.venv.metadata.get("action_mask"))  # env/action_mask.py appended the legal actions
+        if masked and spec.normalize_obs:
+            raise SpecError(f"env '{spec.name}': normalize_obs would rescale the action mask carried in the observation")
         if isinstance(act_space, gym.spaces.Discrete):
-            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies)
+            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies, action_mask=masked)
         elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
             self.spaces = BodySpaces(
                 obs_dim, int(act_space.shape[0]), False, self.num_bodies,
                 act_space.low.astype(np.float32), act_space.high.astype(np.float32),
             )
         else:
-            raise SpecError(f"env '{spec.name}': action space {act_space} is not Discrete or a flat Box")
+            check_action_space(act_space, spec.name)
         self.episodes = EpisodeTracker(self.num_bodies)
 
     def reset(self) -> np.ndarray:

@@ -50,6 +50,15 @@ def module_path(env_name: str) -> str:
     return path
 
 
+def import_module(env_name: str) -> Any:
+    """The module a `pettingzoo:<module>` name points at, or a SpecError naming the failure."""
+    path = module_path(env_name)
+    try:
+        return importlib.import_module(path)
+    except ImportError as e:
+        raise SpecError(f"env {env_name!r}: cannot import {path}: {e}") from None
+
+
 def _space_of(env_name: str, agent: str, obs_space: Any, act_space: Any) -> BodySpaces:
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise SpecError(f"env {env_name!r}: agent {agent}'s observation space {obs_space} is not a flat Box")
@@ -88,13 +97,11 @@ class PettingZooEnv:
         path = module_path(spec.name)
         if num_envs not in (None, 1):
             logger.debug("%s: bodies are the env's agents; num_envs=%s is ignored", spec.name, num_envs)
-        try:
-            module = importlib.import_module(path)
-        except ImportError as e:
-            raise SpecError(f"env {spec.name!r}: cannot import {path}: {e}") from None
+        module = import_module(spec.name)
         factory = getattr(module, "parallel_env", None)
         if not callable(factory):
-            raise SpecError(f"env {spec.name!r}: module {path} has no parallel_env() (PettingZoo parallel API)")
+            raise SpecError(f"env {spec.name!r}: module {path} has neither parallel_env() (PettingZoo parallel API) "
+                            "nor env() (AEC API)")
         try:
             self.penv = factory(**spec.kwargs)
         except TypeError as e:
@@ -157,6 +164,12 @@ class PettingZooEnv:
             else:
                 out.append([b])
         return out
+
+    def random_actions(self, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random joint action, each body within its own space (random baselines)."""
+        if self.is_discrete:
+            return np.array([rng.integers(0, self.agent_spaces[a].action_dim) for a in self.agent_ids])
+        return rng.uniform(self._low, self._high).astype(np.float32)
 
     # --- the GymEnv interface ---------------------------------------------------------------
 

@@ -28,6 +28,8 @@ class BodySpaces:
     num_bodies: int
     action_low: np.ndarray | None = None
     action_high: np.ndarray | None = None
+    # the last action_dim entries of each observation are the legal-action mask (agent/masks.py)
+    action_mask: bool = False
 
 
 @dataclass

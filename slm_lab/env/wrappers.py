@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv, VectorWrapper
 from gymnasium.wrappers.utils import RunningMeanStd
 
-from slm_lab.spec.schema import EnvSpec
+from slm_lab.spec.schema import BATCHED_ENV_IDS, EnvSpec
 
 REWARD_NORM_GAMMA = 0.99  # discount of the return whose running std scales rewards
 
@@ -59,6 +59,11 @@ class EpisodicLife(gym.Wrapper):
 def sub_env_wrappers(spec: EnvSpec, evaluation: bool = False) -> list[Callable[[gym.Env], gym.Env]]:
     """Wrappers applied to each sub-env, innermost first."""
     wrappers: list[Callable[[gym.Env], gym.Env]] = []
+    # action masks first: later wrappers see the flat observation (the batched CartPole has none)
+    if spec.action_mask == "info" or (spec.action_mask == "auto" and spec.name not in BATCHED_ENV_IDS):
+        from slm_lab.env.action_mask import mask_wrapper
+
+        wrappers.append(mask_wrapper(spec.action_mask))
     if spec.is_atari():
         wrappers.append(lambda env: gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True))
         if spec.episodic_life and not evaluation:

@@ -59,6 +59,19 @@ def new_run_dir(spec_name: str, root: Path | None = None) -> Path:
             n += 1
 
 
+def check_writable(folder: str | Path) -> None:
+    """Raise the OSError a write into `folder` would meet (read-only, full disk, no permission):
+    a 4 KiB probe file is written, synced and removed. (os.access misses a full disk.)"""
+    probe = Path(folder) / f".slm_lab_write_check.{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = False) -> None:
     """Call `write(fileobj)` on a temp file beside `path`, fsync, then rename onto `path`."""
     path = Path(path)

@@ -152,6 +152,36 @@ def list_processes(clean: bool = True) -> list[LabProcess]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (children first), read from /proc: Ray's agents and the
+    multiprocessing helpers a run started are stopped with it. [] where /proc is missing."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop(0)
+        found.append(child)
+        todo += children.get(child, [])
+    return found
+
+
+def with_descendants(processes: list[LabProcess]) -> list[LabProcess]:
+    """`processes`, then their descendants that have no pid file of their own (as kind 'child')."""
+    listed = {p.pid for p in processes}
+    extra = []
+    for p in processes:
+        for pid in descendants(p.pid):
+            if pid not in listed and pid != os.getpid():
+                listed.add(pid)
+                extra.append(LabProcess(pid, "child", start_token(pid), f"child of {p.pid}", p.run_dir, Path(os.devnull)))
+    return processes + extra
+
+
 def stop(processes: list[LabProcess], grace_s: float = 5.0) -> list[LabProcess]:
     """SIGTERM each process, SIGKILL those still alive after `grace_s`. Returns those stopped."""
     stopped = []
@@ -168,7 +198,8 @@ def stop(processes: list[LabProcess], grace_s: float = 5.0) -> list[LabProcess]:
             if p.alive():
                 os.kill(p.pid, signal.SIGKILL)
     for p in processes:
-        p.path.unlink(missing_ok=True)
+        if p.path != Path(os.devnull):
+            p.path.unlink(missing_ok=True)
     return stopped
 
 

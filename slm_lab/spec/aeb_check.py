@@ -79,3 +79,50 @@ def static_body_count(env: Any) -> int | None:
 
 def check_aeb(spec: Any) -> None:
     assign_bodies(spec.body, len(spec.agent), [static_body_count(e) for e in spec.env])
+
+
+def env_body_count(env: Any) -> int | None:
+    """An env's body count without starting it where that is cheap: a Gymnasium env's
+    num_envs, a PettingZoo env's number of possible agents; None for a Unity env."""
+    count = static_body_count(env)
+    if count is not None or not env.name.startswith("pettingzoo:"):
+        return count
+    import importlib
+
+    module = importlib.import_module(env.name.split(":", 1)[1])
+    penv = module.parallel_env(**env.kwargs) if hasattr(module, "parallel_env") else module.env(**env.kwargs)
+    try:
+        return len(penv.possible_agents)
+    finally:
+        penv.close()
+
+
+def pair_bodies(spec: Any, a: int, e: int) -> list[int] | None:
+    """The bodies of env e that agent a owns, or None where the env's body count is only known
+    once it runs (Unity)."""
+    counts = [env_body_count(env) if i == e else static_body_count(env) for i, env in enumerate(spec.env)]
+    if counts[e] is None:
+        return None
+    return assign_bodies(spec.body, len(spec.agent), counts).get((a, e))
+
+
+def teams(spec: Any) -> dict[str, list[int]]:
+    """Team name -> its agents, for the teams of two agents or more (a one-agent team's records
+    are that agent's own)."""
+    out: dict[str, list[int]] = {}
+    for a, agent in enumerate(spec.agent):
+        if agent.team is not None:
+            out.setdefault(agent.team, []).append(a)
+    return {t: agents for t, agents in out.items() if len(agents) > 1}
+
+
+def team_envs(spec: Any) -> list[tuple[str, int, list[int]]]:
+    """(team, env, the team's agents in that env) for each env where two or more team agents play."""
+    found = pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom)
+    out = []
+    for t, agents in teams(spec).items():
+        for e in range(len(spec.env)):
+            members = [a for a in agents if (a, e) in found]
+            if len(members) > 1:
+                out.append((t, e, members))
+    return out

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 _TAGGED_FIELDS = {"algorithm", "memory", "net"}
 # callable discriminators appear under their function's name; show the spec key instead
 _DISCRIMINATOR_KEYS = {"net_type()": "type"}
+_PLUGIN_TAGS = {"builtin", "plugin"}
 
 
 def _key(name: str) -> str:
@@ -55,6 +56,8 @@ def read_json_input(path: Path) -> Any:
 def format_path(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     skip_next = False
+    # the built-in / plugin branch of a component block (spec/plugin_schema.py)
+    loc = tuple(item for item in loc if item not in _PLUGIN_TAGS)
     for i, item in enumerate(loc):
         if skip_next:
             skip_next = False
@@ -109,7 +112,7 @@ def _expected(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         return f"is not one of: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        field = next((x for x in reversed(err["loc"]) if isinstance(x, str)), "component")
+        field = next((x for x in reversed(err["loc"]) if isinstance(x, str) and x not in _PLUGIN_TAGS), "component")
         return f"is not a known {field} {_key(ctx.get('discriminator', 'name'))} (valid: {ctx.get('expected_tags')})"
     if kind == "union_tag_not_found":
         return f"has no '{ctx.get('discriminator', 'name').strip(chr(39))}' key"

@@ -39,6 +39,9 @@ def read_spec_file(spec_file: str | Path) -> dict[str, Any]:
     """The file's named specs as plain dicts."""
     path = resolve_spec_path(spec_file)
     data = read_json_input(path)
+    if isinstance(data, dict) and isinstance(data.get("agent"), list) and "env" in data:
+        # one spec as a run folder saves it (data/<run>/spec.json): it reruns as it is, under its name
+        data = {str(data.get("name") or path.stem): data}
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{path}: expected an object of named specs, like {{\"my_spec\": {{...}}}}")
     for name, raw in data.items():
@@ -175,7 +178,7 @@ def build_raw(
     return raw
 
 
-def check_file(spec_file: str | Path) -> list[str]:
+def check_file(spec_file: str | Path, spaces: bool = True) -> list[str]:
     """Validate every spec in a file; returns the names checked. Raises SpecError on the first bad one.
 
     Specs with `${var}` placeholders are checked with each listed value of `spec_params`
@@ -184,7 +187,12 @@ def check_file(spec_file: str | Path) -> list[str]:
     specs = read_spec_file(spec_file)
     for name, raw in specs.items():
         for variables in spec_param_variants(raw, where=name):
-            check_env_names(validate(build_raw(raw, name, variables=variables)), where=name)
+            spec = validate(build_raw(raw, name, variables=variables))
+            check_env_names(spec, where=name)
+            if spaces:
+                from slm_lab.env.space_check import check_spec_spaces  # imports gymnasium, not torch
+
+                check_spec_spaces(spec, where=name)
     return list(specs)
 
 
@@ -207,7 +215,7 @@ def check_env_names(spec: Spec, where: str = "") -> None:
             continue
         if env.kind == "entry_point":
             module, _, cls = name.partition(":")
-            if not module or not cls.isidentifier():
+            if not module or not (cls.isidentifier() or re.fullmatch(r"[\w./-]+-v\d+", cls)):  # module:Class or module:EnvId
                 raise SpecError(f"{prefix}env[{i}].name: {show(name)} is not a module:Class entry point")
             if not _module_exists(module):  # found without importing it: checks stay instant
                 raise SpecError(f"{prefix}env[{i}].name: {show(name)}: module '{module}' cannot be found (is it installed or on PYTHONPATH?)")

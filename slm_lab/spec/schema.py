@@ -8,9 +8,11 @@ agent/ (the single source of truth for what can be built).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from slm_lab.spec.plugin_schema import family, with_plugins
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, NonNegativeInt, PositiveFloat, PositiveInt, StrictBool, field_validator, model_validator
 
 SPEC_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"  # letters, digits, _ - . (and not only dots: see Spec)
@@ -49,7 +51,8 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo in a spec must never be silently ignored. A number is
     never true/false: pydantic would read `lr: true` as 1.0 and `max_session: true` as 1."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan: JSON's NaN / Infinity (Python's json reads them) are never a valid setting
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +67,18 @@ class Strict(BaseModel):
                 if isinstance(value, list) and any(isinstance(v, bool) for v in value) and not _items_accept_bool(field.annotation):
                     raise ValueError(f"{key}: {json.dumps(value)} holds true/false where numbers go")
         return data
+
+
+def non_finite_path(value: Any, where: str = "") -> str | None:
+    """The path of the first NaN / Infinity inside `value` (nested dicts and lists), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_path(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 # --- schedules and exploration -------------------------------------------------------------
@@ -146,6 +161,10 @@ class _NetBase(Strict):
 class MLPNetSpec(_NetBase):
     type: Literal["MLPNet"] = "MLPNet"
     hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+    # noisy nets (Fortunato et al. 2018): the Q head's layers are factorized-Gaussian NoisyLinear,
+    # initial noise scale noisy_sigma0 / sqrt(fan_in); DQN then acts greedily (no epsilon)
+    noisy: bool = False
+    noisy_sigma0: PositiveFloat = 0.5
 
 
 class ConvNetSpec(_NetBase):
@@ -256,6 +275,29 @@ class ReinforceSpec(_AlgorithmBase):
     entropy_coef_spec: ScheduleSpec | None = None
 
 
+class CategoricalSpec(Strict):
+    """C51 (Bellemare et al. 2017): Q(s, a) as probabilities on num_atoms fixed atoms in [v_min, v_max]."""
+
+    type: Literal["categorical"] = "categorical"
+    num_atoms: Annotated[int, Field(ge=2)] = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+
+    @model_validator(mode="after")
+    def _support(self) -> "CategoricalSpec":
+        if self.v_min >= self.v_max:
+            raise ValueError(f"distributional.v_min {self.v_min} must be below v_max {self.v_max}")
+        return self
+
+
+class QuantileSpec(Strict):
+    """QR-DQN (Dabney et al. 2018): Q(s, a) as num_quantiles quantiles, quantile Huber loss with threshold kappa."""
+
+    type: Literal["quantile"] = "quantile"
+    num_quantiles: PositiveInt = 200
+    kappa: PositiveFloat = 1.0
+
+
 class DQNSpec(_AlgorithmBase):
     name: Literal["DQN"] = "DQN"
     action_policy: Literal["epsilon_greedy", "boltzmann"] = "epsilon_greedy"
@@ -264,6 +306,10 @@ class DQNSpec(_AlgorithmBase):
     )
     training_batch_iter: PositiveInt = 1
     training_start_step: NonNegativeInt = 1000
+    # n-step returns: the target sums n rewards then bootstraps with gamma^n (fewer at episode ends)
+    n_step: PositiveInt = 1
+    # distributional Q: C51 ({"type": "categorical", ...}) or QR-DQN ({"type": "quantile", ...})
+    distributional: Annotated[Union[CategoricalSpec, QuantileSpec], Field(discriminator="type")] | None = None
 
 
 class DoubleDQNSpec(DQNSpec):
@@ -403,12 +449,36 @@ class CrossQSpec(SACSpec):
     renorm_warmup_steps: NonNegativeInt = 100_000
 
 
+class RandomSpec(_AlgorithmBase):
+    """A uniformly random player that never learns (within the action mask where the env gives
+    one): the fixed opponent of multi-agent benchmarks."""
+
+    name: Literal["Random"] = "Random"
+
+
+class SnapshotSpec(_AlgorithmBase):
+    """Self-play: plays with frozen snapshots of agent `of` (itself never learns). Every
+    `snapshot_frequency` of that agent's frames a snapshot joins the pool (the last `last_k`
+    are kept); at each game's start the opponent is drawn by `pool`: the `latest` snapshot,
+    `uniform` over the pool, or `prioritized` towards snapshots the learner beats least,
+    weight (1 - win rate)^`priority_power` (the prioritized fictitious self-play of Vinyals
+    et al. 2019, AlphaStar)."""
+
+    name: Literal["Snapshot"] = "Snapshot"
+    of: NonNegativeInt = 0
+    pool: Literal["latest", "uniform", "prioritized"] = "uniform"
+    last_k: PositiveInt = 5
+    snapshot_frequency: PositiveInt = 5000
+    priority_power: PositiveFloat = 2.0
+
+
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, TD3Spec, DDPGSpec,
-          CrossQSpec],
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, RandomSpec, SnapshotSpec,
+          TD3Spec, DDPGSpec, CrossQSpec],
     Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "TD3", "DDPG", "CrossQ")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot",
+                   "TD3", "DDPG", "CrossQ")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
@@ -427,6 +497,8 @@ ALGORITHM_MEMORIES = {
     "PPO": ON_POLICY_MEMORIES,
     "RecurrentPPO": ("OnPolicyBatchReplay",),  # fixed [T, B] rollouts, cut into sequences
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
+    "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
+    "Snapshot": MEMORY_NAMES,
     "TD3": ("Replay",),
     "DDPG": ("Replay",),
     "CrossQ": ("Replay",),
@@ -435,22 +507,36 @@ ALGORITHM_MEMORIES = {
 
 class AgentSpec(Strict):
     name: str = "agent"
-    algorithm: AlgorithmSpec
-    memory: MemorySpec
-    net: NetSpec = Field(default_factory=MLPNetSpec)
+    # agents of one multi-agent env that share a team name also get the team's tables and graphs
+    team: str | None = Field(default=None, min_length=1)
+    # a built-in name, or a plugin: `module:Class` or a name given to slm_lab.register (spec/plugin_schema.py)
+    algorithm: with_plugins("algorithm", AlgorithmSpec, _AlgorithmBase)  # type: ignore[valid-type]
+    memory: with_plugins("memory", MemorySpec, ReplaySpec)  # type: ignore[valid-type]
+    net: with_plugins("net", NetSpec, _NetBase, default="MLPNet") = Field(default_factory=MLPNetSpec)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _memory_fits_algorithm(self) -> "AgentSpec":
-        allowed = ALGORITHM_MEMORIES[self.algorithm.name]
-        if self.memory.name not in allowed:
+        allowed = ALGORITHM_MEMORIES.get(family(self.algorithm))
+        if allowed is not None and family(self.memory) not in allowed:
             raise ValueError(
                 f"memory {self.memory.name} does not fit algorithm {self.algorithm.name} (use one of: {', '.join(allowed)})"
             )
         return self
 
     @model_validator(mode="after")
+    def _dqn_options_fit(self) -> "AgentSpec":
+        algo = self.algorithm
+        if getattr(algo, "n_step", 1) > 1 and self.memory.name not in ("Replay", "PrioritizedReplay"):
+            raise ValueError(f"algorithm.n_step needs memory Replay or PrioritizedReplay, not {self.memory.name}")
+        if getattr(self.net, "noisy", False) and algo.name not in ("DQN", "DoubleDQN"):
+            raise ValueError(f"net.noisy needs algorithm DQN or DoubleDQN, not {algo.name}")
+        if getattr(algo, "distributional", None) is not None and self.net.type != "MLPNet":
+            raise ValueError(f"algorithm.distributional needs net.type MLPNet, not {self.net.type}")
+        return self
+
+    @model_validator(mode="after")
     def _dueling_needs_q(self) -> "AgentSpec":
-        if self.net.dueling and self.algorithm.name not in Q_ALGORITHMS:
+        if self.net.dueling and family(self.algorithm) not in Q_ALGORITHMS:
             raise ValueError(f"net.dueling needs a Q-learning algorithm ({', '.join(Q_ALGORITHMS)}), not {self.algorithm.name}")
         return self
 
@@ -487,6 +573,9 @@ class EnvSpec(Strict):
     # where the env has one and needs no per-sub-env wrapper, else "sync"
     # "ale": ale-py's native C++ vector env with its own Atari preprocessing (ALE/ ids; env/ale_vector.py)
     vectorization: Literal["auto", "sync", "async", "batched", "ale"] = "auto"
+    # legal-action masks appended to the observation (env/action_mask.py): "auto" finds a Dict
+    # observation's action_mask entry, "info" reads info["action_mask"], "none" ignores both
+    action_mask: Literal["auto", "info", "none"] = "auto"
     # observation / reward processing; "auto" = "atari" for ALE/ ids (see docs/SPEC.md)
     preprocess: Literal["auto", "none", "atari"] = "auto"
     frame_stack: PositiveInt | None = None  # unset: 4 with atari preprocessing, else 1
@@ -600,6 +689,15 @@ class Spec(Strict):
     # benchmark mode: each value fills the `${key}` placeholders, one trial per combination
     spec_params: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_everywhere(cls, data: Any) -> Any:
+        # also inside free-form blocks (env kwargs, search, spec_params) that no float field guards
+        found = non_finite_path(data)
+        if found:
+            raise ValueError(f"{found}: NaN / Infinity is not a valid number (use a finite value)")
+        return data
+
     @field_validator("name")
     @classmethod
     def _a_name_not_a_path(cls, name: str) -> str:
@@ -623,7 +721,7 @@ class Spec(Strict):
             for e, env in enumerate(self.env):
                 if self.body.product == "inner" and a != e:
                     continue
-                net = agent.net.type
+                net = family(agent.net)
                 if env.is_atari() and net != "ConvNet":
                     raise ValueError(f"agent[{a}].net.type: {net} cannot take the Atari frames of env[{e}] (images); use ConvNet")
                 if net == "RecurrentNet" and env.stack_size() < 2:

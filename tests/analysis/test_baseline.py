@@ -75,3 +75,15 @@ def test_cache_dir_follows_env_vars(monkeypatch, tmp_path):
     assert baseline.cache_dir() == tmp_path / "xdg" / "slm_lab"
     monkeypatch.setenv(baseline.CACHE_DIR_ENV, str(tmp_path / "mine"))
     assert baseline.cache_dir() == tmp_path / "mine"
+
+
+def test_each_agent_of_a_multi_agent_env_is_measured_on_its_own_bodies(_isolated_cache):
+    """MPE simple_tag under a random joint policy: the adversaries earn from catches, the good
+    agent loses from them, so one number for the whole env would fit neither side."""
+    tag = EnvSpec(name="pettingzoo:mpe2.simple_tag_v3", kwargs={"max_cycles": 25, "continuous_actions": False})
+    predators = random_baseline(tag, episodes=30, bodies=[0, 1, 2])
+    prey = random_baseline(tag, episodes=30, bodies=[3])
+    assert predators > 0 > prey
+    assert cache_key(tag.name, tag.kwargs, None, 30, [2, 0, 1]).endswith("|episodes=30|bodies=0,1,2")
+    # Gymnasium bodies are copies of one env: bodies do not split its baseline
+    assert random_baseline("CartPole-v1", episodes=5, bodies=[0]) == random_baseline("CartPole-v1", episodes=5)

@@ -239,3 +239,22 @@ def test_asha_stops_a_bad_trial_and_its_session_processes(ray_head: str, tmp_pat
     assert all(pd.read_csv(t)["frame"].max() < 8000 for t in tables)
     # the stopped trial was still analyzed from the frames it ran
     assert (stopped / "trial_metrics.json").is_file() and math.isfinite(df.loc[1, "final_return_ma"])
+
+
+def test_train_runs_its_sessions_as_ray_tasks_on_a_local_head(ray_head: str, tmp_path: Path, isolated_dirs: Path):
+    """`train --ray-address`: each session a Ray task; the run folder as a local run's."""
+    raw = a2c_spec(max_trial=1, seed=4)
+    raw.pop("search", None)
+    raw["meta"]["max_session"] = 2
+    path = write_spec_file(tmp_path / "ray_train.json", {"a2c_on_ray": raw})
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    result = subprocess.run([str(BIN / "slm-lab"), "run", str(path), "a2c_on_ray", "train", "--ray-address", ray_head],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = next(isolated_dirs.glob("a2c_on_ray_*"))
+    for s in (0, 1):
+        session = run_dir / f"session_{s}"
+        assert (session / "train.csv").is_file() and (session / "metrics.json").is_file(), s
+        assert (session / "model" / "latest.pt").is_file(), s
+    assert (run_dir / "trial_metrics.json").is_file()
+    assert "sent to the Ray cluster" in (run_dir / "log.txt").read_text()

@@ -112,7 +112,7 @@ def test_different_agents_are_grouped_and_padded():
 def test_bad_names_and_kwargs():
     with pytest.raises(SpecError, match="cannot import"):
         make_env(EnvSpec(name="pettingzoo:mpe2.no_such_env_v0"), 0)
-    with pytest.raises(SpecError, match="has no parallel_env"):
+    with pytest.raises(SpecError, match="has neither parallel_env"):
         make_env(EnvSpec(name="pettingzoo:numpy"), 0)
     with pytest.raises(SpecError, match="bad kwargs"):
         make_env(EnvSpec(name=SPREAD, kwargs={"no_such_kwarg": 1}), 0)

@@ -9,6 +9,7 @@ import pytest
 
 from slm_lab.env.gymnasium import GymEnv
 from slm_lab.env.pettingzoo import PettingZooEnv
+from slm_lab.env.pettingzoo_aec import PettingZooAECEnv
 from slm_lab.env.protocol import EnvAdapter, EpisodeTracker, StepResult
 from slm_lab.env.unity import UnityEnv
 from slm_lab.spec.schema import EnvSpec
@@ -16,7 +17,7 @@ from slm_lab.spec.schema import EnvSpec
 METHODS = [name for name, _ in inspect.getmembers(EnvAdapter, inspect.isfunction) if not name.startswith("_")]
 
 
-@pytest.mark.parametrize("adapter", [GymEnv, UnityEnv, PettingZooEnv])
+@pytest.mark.parametrize("adapter", [GymEnv, UnityEnv, PettingZooEnv, PettingZooAECEnv])
 def test_each_adapter_class_defines_every_method_of_the_protocol(adapter):
     assert set(METHODS) == {"reset", "step", "drain_finished", "state_dict", "load_state_dict", "close"}
     for name in METHODS:

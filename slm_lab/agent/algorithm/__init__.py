@@ -10,19 +10,27 @@ from slm_lab.agent.algorithm.crossq import CrossQ
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
+from slm_lab.agent.algorithm.random_policy import RandomPolicy
 from slm_lab.agent.algorithm.recurrent_ppo import RecurrentPPO
 from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
+from slm_lab.agent.algorithm.snapshot import SnapshotPlayer
 from slm_lab.agent.algorithm.td3 import DDPG, TD3
+from slm_lab.plugins import Registry, declare_kind
+from slm_lab.spec.plugin_schema import family
 
 if TYPE_CHECKING:
     from slm_lab.spec.schema import Spec
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
+# built-ins; a `module:Class` or registered name is resolved on lookup (slm_lab/plugins.py)
+ALGORITHMS: dict[str, type[Algorithm]] = Registry("algorithm", {
     "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "RecurrentPPO": RecurrentPPO, "SAC": SAC,
     "TD3": TD3, "DDPG": DDPG, "CrossQ": CrossQ,
-}
+    "Random": RandomPolicy,
+    "Snapshot": SnapshotPlayer,
+})
+declare_kind("algorithm", ALGORITHMS, (Algorithm,))
 
 
 def check_action_spaces(spec: Spec) -> None:
@@ -43,7 +51,8 @@ def check_action_spaces(spec: Spec) -> None:
         is_discrete = isinstance(venv.single_action_space, gym.spaces.Discrete)
         venv.close()
         for a in agents:
-            require_action_kind(spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
+            require_action_kind(family(spec.agent[a].algorithm) or spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
 
 
-__all__ = ["ALGORITHMS", "A2C", "Algorithm", "CrossQ", "DDPG", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RecurrentPPO", "Reinforce", "SAC", "SARSA", "TD3", "check_action_spaces"]
+__all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "RecurrentPPO", "Reinforce",
+           "SAC", "SARSA", "SnapshotPlayer", "TD3", "DDPG", "CrossQ", "check_action_spaces"]

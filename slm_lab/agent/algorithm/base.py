@@ -25,6 +25,7 @@ from slm_lab.agent.policy import (
 )
 from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
+from slm_lab.spec.plugin_schema import family
 from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
 
 
@@ -52,7 +53,7 @@ class Algorithm:
     STATS: tuple[str, ...] = ("loss", "entropy")
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
-        require_action_kind(spec.algorithm.name, spaces.is_discrete)
+        require_action_kind(family(spec.algorithm) or spec.algorithm.name, spaces.is_discrete)
         self.spec = spec
         self.algo_spec = spec.algorithm
         self.net_spec = spec.net
@@ -238,16 +239,20 @@ class ValueBased(Algorithm):
         super().__init__(spec, spaces, max_frame, seed)
         self.explore = Schedule(spec.algorithm.explore_var_spec)
 
+    def q_values(self, states: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) [..., A] (a distributional DQN overrides it with its distributions' means)."""
+        return self.net(states)
+
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
-        q = self.net(self.as_tensor(state))
+        q = self.q_values(self.as_tensor(state))
         if self.algo_spec.action_policy == "boltzmann":
             return boltzmann(q, self.explore.value(self.frame))
         return epsilon_greedy(q, self.explore.value(self.frame), self.rng)
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        return self.net(self.as_tensor(state)).argmax(-1).cpu().numpy()
+        return self.q_values(self.as_tensor(state)).argmax(-1).cpu().numpy()
 
     def explore_var(self) -> float:
         return self.explore.value(self.frame)

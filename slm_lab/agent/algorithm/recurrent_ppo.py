@@ -14,7 +14,7 @@ import torch
 
 from slm_lab.agent.algorithm.ppo import PPO
 from slm_lab.agent.policy import categorical_sample, gaussian_sample
-from slm_lab.env.gymnasium import BodySpaces
+from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
 HiddenStates = dict[str, torch.Tensor]

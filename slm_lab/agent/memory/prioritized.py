@@ -90,11 +90,11 @@ class PrioritizedReplay(Replay):
         progress = min(self.added / self.beta_steps, 1.0)
         return self.beta_start + (1.0 - self.beta_start) * progress
 
-    def add(self, state, action, reward, next_state, terminated, truncated) -> None:
-        idx = (self.head + np.arange(len(reward))) % self.max_size
-        super().add(state, action, reward, next_state, terminated, truncated)
+    def _store(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        idx = super()._store(batch)
         self.tree.update(idx, np.full(len(idx), self.max_priority))
         self.added += len(idx)
+        return idx
 
     def sample(self, batch_size: int | None = None) -> dict[str, torch.Tensor]:
         n = batch_size or self.batch_size

@@ -1,0 +1,73 @@
+"""A trained agent outside the lab: `slm_lab.load_policy(session_dir).act(obs)` (docs/API.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slm_lab.spec.errors import SpecError
+
+
+class Policy:
+    """Agent 0 of a session with its saved weights and observation statistics.
+
+    `act(obs, deterministic=True)` takes one observation, shaped like the lab env's
+    `observation_space` (after the lab's own wrappers: frame stacking, Atari preprocessing),
+    or a batch of them with a leading axis, and returns one action or a batch, as SB3's
+    `predict` does. Observation normalization saved with the model is applied here.
+    """
+
+    def __init__(self, agent: Any, observation_space: Any, action_space: Any, normalize: Any = None) -> None:
+        self.agent = agent
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self._normalize = normalize
+
+    @classmethod
+    def load(cls, session_dir: Path, device: str | None = None) -> Policy:
+        import torch
+
+        from slm_lab.agent import make_agent
+        from slm_lab.control.run import find_model
+        from slm_lab.control.session import load_checkpoint
+        from slm_lab.env import make_env
+        from slm_lab.env import wrappers
+        from slm_lab.lib import io
+        from slm_lab.spec.schema import Spec
+
+        session_dir = Path(session_dir)
+        spec_file = session_dir.parent / "spec.json" if (session_dir.parent / "spec.json").is_file() else session_dir / "spec.json"
+        if not spec_file.is_file():
+            raise SpecError(f"load_policy: '{session_dir}' is not a session folder of a run (no spec.json beside it)")
+        spec = Spec.model_validate(io.read_json(spec_file))
+        state = load_checkpoint(find_model(str(session_dir)))
+        env = make_env(spec.env[0], seed=0, num_envs=1, evaluation=True)
+        try:
+            agent = make_agent(spec.agent[0], env.spaces, spec.env[0].max_frame, seed=0)
+            agent.load_state_dict(state, weights_only=True)
+            if device is not None:
+                agent.to(torch.device(device))
+            normalize = None
+            if state.get("env_norm") and hasattr(env, "load_norm_state_dict"):
+                env.load_norm_state_dict(state["env_norm"])
+                norm = wrappers.find_wrapper(env.venv, wrappers.NormalizeObservation)
+                normalize = norm.normalize if norm is not None else None
+            return cls(agent, env.venv.single_observation_space, env.venv.single_action_space, normalize)
+        finally:
+            env.close()
+
+    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """An action for one observation, or a batch of actions for a batch of observations."""
+        obs = np.asarray(obs, dtype=np.float32)
+        shape = self.observation_space.shape
+        single = obs.shape == tuple(shape)
+        if not single and obs.shape[1:] != tuple(shape):
+            raise ValueError(f"act: observation shape {obs.shape} is neither {tuple(shape)} nor a batch of it")
+        batch = obs[None] if single else obs
+        if self._normalize is not None:
+            batch = self._normalize(batch)
+        actions = self.agent.act_greedy(batch) if deterministic else self.agent.act(batch)
+        actions = np.asarray(actions)
+        return actions[0] if single else actions

@@ -1,0 +1,66 @@
+"""Observation spaces the nets take, from any Gymnasium observation space.
+
+The nets take a Box of vectors, stacked vectors [k, d] or images [C, H, W]. Other spaces are
+encoded once, at the vector env, with Gymnasium's own flattening (`gym.spaces.flatten`):
+- Discrete(n): a one-hot vector of n; MultiDiscrete(nvec): the one-hots concatenated;
+  MultiBinary(n): the n bits as floats;
+- Tuple / Dict: every entry flattened this way and concatenated into one vector (one MLP over
+  all entries; separate encoders per entry, SB3's MultiInputPolicy, are not built yet).
+Images: a Box of rank 3 is channel-first [C, H, W] unless its last axis looks like channels
+and its first does not (last <= 4 < first, as SB3's `is_image_space_channels_first`
+decides); then it is transposed from [H, W, C] to [C, H, W] here, before the ConvNet.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from slm_lab.spec.errors import SpecError
+
+FLATTENED = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary, gym.spaces.Tuple, gym.spaces.Dict)
+ACTIONS = "Discrete or a flat Box"
+
+
+def is_channels_last(shape: tuple[int, ...]) -> bool:
+    """[H, W, C] rather than [C, H, W]: the last axis is small (<= 4 channels), the first is not."""
+    return len(shape) == 3 and shape[-1] <= 4 < shape[0]
+
+
+def describe_unsupported(space: gym.Space) -> str | None:
+    """Why the lab cannot take observations from `space`, or None when it can."""
+    if isinstance(space, gym.spaces.Box):
+        return None if 1 <= len(space.shape) <= 3 else f"a Box of rank {len(space.shape)} (vectors, [k, d] or images only)"
+    if isinstance(space, (gym.spaces.Tuple, gym.spaces.Dict)):
+        parts = space.spaces.values() if isinstance(space, gym.spaces.Dict) else space.spaces
+        bad = [r for r in (describe_unsupported(s) for s in parts) if r]
+        return bad[0] if bad else None
+    if isinstance(space, FLATTENED):
+        return None
+    return f"{type(space).__name__} (supported: Box, Discrete, MultiDiscrete, MultiBinary, Tuple, Dict)"
+
+
+def observation_wrappers(space: gym.Space, name: str) -> list:
+    """Per-env wrappers giving observations the nets take (see the module docstring); [] for a
+    Box the nets take as it is."""
+    reason = describe_unsupported(space)
+    if reason is not None:
+        raise SpecError(f"env '{name}': observation space {space} is not supported: {reason}")
+    if isinstance(space, FLATTENED):
+        return [gym.wrappers.FlattenObservation, lambda env: gym.wrappers.DtypeObservation(env, np.float32)]
+    if is_channels_last(space.shape):
+        chw = gym.spaces.Box(np.transpose(space.low, (2, 0, 1)), np.transpose(space.high, (2, 0, 1)), dtype=space.dtype)
+        return [lambda env: gym.wrappers.TransformObservation(env, _to_chw, chw)]
+    return []
+
+
+def _to_chw(obs: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(obs, (2, 0, 1)))
+
+
+def check_action_space(space: gym.Space, name: str) -> None:
+    if isinstance(space, gym.spaces.Discrete) or (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+        return
+    raise SpecError(f"env '{name}': action space {space} is not supported ({ACTIONS}; "
+                    "MultiDiscrete / MultiBinary actions are not built yet)")
+
