@@ -113,6 +113,8 @@ class OptimSpec(Strict):
     weight_decay: NonNegativeFloat = 0.0
     momentum: NonNegativeFloat | None = None
     alpha: UnitFloat | None = None
+    # Adam / AdamW (beta1, beta2); unset: torch's (0.9, 0.999). CrossQ uses beta1 0.5
+    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]] | None = None
 
 
 class LRSchedulerSpec(Strict):
@@ -400,6 +402,53 @@ class SACSpec(_AlgorithmBase):
     target_entropy: float | None = None
 
 
+class ActionNoiseSpec(Strict):
+    """Exploration noise of a deterministic policy (slm_lab/agent/noise.py), in [-1, 1] action
+    units: sigma is a fraction of each Box dimension's half-width. theta and dt: OU only."""
+
+    name: Literal["gaussian", "ou"] = "gaussian"
+    sigma: NonNegativeFloat = 0.1
+    theta: PositiveFloat = 0.15
+    dt: PositiveFloat = 1e-2
+
+
+class TD3Spec(_AlgorithmBase):
+    """TD3 (Fujimoto et al. 2018): twin critics, target policy smoothing, delayed actor updates."""
+
+    name: Literal["TD3"] = "TD3"
+    action_policy: Literal["default"] = "default"
+    training_batch_iter: PositiveInt = 1
+    training_start_step: NonNegativeInt = 10_000
+    action_noise: ActionNoiseSpec = Field(default_factory=ActionNoiseSpec)
+    # critic steps per actor (and target) step
+    policy_delay: PositiveInt = 2
+    # std and clip of the Gaussian noise on the target action, in [-1, 1] action units
+    target_noise: NonNegativeFloat = 0.2
+    target_noise_clip: NonNegativeFloat = 0.5
+
+
+class DDPGSpec(TD3Spec):
+    """DDPG (Lillicrap et al. 2016): one critic, no target smoothing, an actor step per critic step."""
+
+    name: Literal["DDPG"] = "DDPG"  # type: ignore[assignment]
+    policy_delay: PositiveInt = 1
+    target_noise: NonNegativeFloat = 0.0
+
+
+class CrossQSpec(SACSpec):
+    """CrossQ (Bhatt et al. 2024): SAC with batch-renormalized critics and no target networks.
+    Defaults are the paper's; net.* configures the actor, critic_hid_layers the critics."""
+
+    name: Literal["CrossQ"] = "CrossQ"  # type: ignore[assignment]
+    policy_delay: PositiveInt = 3
+    critic_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [2048, 2048])
+    # BatchRenorm (Ioffe 2017): running-statistics momentum, r/d clips, plain-BN warm-up batches
+    renorm_momentum: UnitFloat = 0.01
+    renorm_r_max: Annotated[float, Field(ge=1.0)] = 3.0
+    renorm_d_max: NonNegativeFloat = 5.0
+    renorm_warmup_steps: NonNegativeInt = 100_000
+
+
 class RandomSpec(_AlgorithmBase):
     """A uniformly random player that never learns (within the action mask where the env gives
     one): the fixed opponent of multi-agent benchmarks."""
@@ -424,14 +473,18 @@ class SnapshotSpec(_AlgorithmBase):
 
 
 AlgorithmSpec = Annotated[
-    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, RandomSpec, SnapshotSpec],
+    Union[ReinforceSpec, DQNSpec, DoubleDQNSpec, A2CSpec, SARSASpec, PPOSpec, RecurrentPPOSpec, SACSpec, RandomSpec, SnapshotSpec,
+          TD3Spec, DDPGSpec, CrossQSpec],
     Field(discriminator="name"),
 ]
-ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot")
+ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot",
+                   "TD3", "DDPG", "CrossQ")
 # the action spaces each algorithm can act in (checked against the env when a run starts)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
-ALGORITHM_ACTIONS = {"DQN": DISCRETE_ONLY, "DoubleDQN": DISCRETE_ONLY, "SARSA": DISCRETE_ONLY}
+CONTINUOUS_ONLY = ("continuous",)
+ALGORITHM_ACTIONS = {"DQN": DISCRETE_ONLY, "DoubleDQN": DISCRETE_ONLY, "SARSA": DISCRETE_ONLY,
+                     "TD3": CONTINUOUS_ONLY, "DDPG": CONTINUOUS_ONLY}
 # algorithms whose net outputs Q(s, .): a dueling head fits them
 Q_ALGORITHMS = ("DQN", "DoubleDQN", "SARSA")
 # which memories each algorithm can learn from
@@ -446,6 +499,9 @@ ALGORITHM_MEMORIES = {
     "SAC": ("Replay",),  # uniform replay: SAC does not use importance weights
     "Random": MEMORY_NAMES,  # stores nothing: any memory block is accepted and left unused
     "Snapshot": MEMORY_NAMES,
+    "TD3": ("Replay",),
+    "DDPG": ("Replay",),
+    "CrossQ": ("Replay",),
 }
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from slm_lab.agent.algorithm.actor_critic import A2C
 from slm_lab.agent.algorithm.base import Algorithm, require_action_kind
+from slm_lab.agent.algorithm.crossq import CrossQ
 from slm_lab.agent.algorithm.dqn import DQN, DoubleDQN
 from slm_lab.agent.algorithm.off_policy import OffPolicy
 from slm_lab.agent.algorithm.ppo import PPO
@@ -15,6 +16,7 @@ from slm_lab.agent.algorithm.reinforce import Reinforce
 from slm_lab.agent.algorithm.sac import SAC
 from slm_lab.agent.algorithm.sarsa import SARSA
 from slm_lab.agent.algorithm.snapshot import SnapshotPlayer
+from slm_lab.agent.algorithm.td3 import DDPG, TD3
 from slm_lab.plugins import Registry, declare_kind
 from slm_lab.spec.plugin_schema import family
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 # built-ins; a `module:Class` or registered name is resolved on lookup (slm_lab/plugins.py)
 ALGORITHMS: dict[str, type[Algorithm]] = Registry("algorithm", {
     "REINFORCE": Reinforce, "DQN": DQN, "DoubleDQN": DoubleDQN, "A2C": A2C, "SARSA": SARSA, "PPO": PPO, "RecurrentPPO": RecurrentPPO, "SAC": SAC,
+    "TD3": TD3, "DDPG": DDPG, "CrossQ": CrossQ,
     "Random": RandomPolicy,
     "Snapshot": SnapshotPlayer,
 })
@@ -52,4 +55,4 @@ def check_action_spaces(spec: Spec) -> None:
 
 
 __all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "RecurrentPPO", "Reinforce",
-           "SAC", "SARSA", "SnapshotPlayer", "check_action_spaces"]
+           "SAC", "SARSA", "SnapshotPlayer", "TD3", "DDPG", "CrossQ", "check_action_spaces"]

@@ -60,6 +60,8 @@ def build_optimizer(spec: OptimSpec, params: Iterable[nn.Parameter]) -> torch.op
         kwargs["momentum"] = spec.momentum
     if spec.alpha is not None and spec.name == "RMSprop":
         kwargs["alpha"] = spec.alpha
+    if spec.betas is not None and spec.name in ("Adam", "AdamW"):
+        kwargs["betas"] = tuple(spec.betas)
     if spec.name in ("Adam", "AdamW"):
         kwargs["fused"] = True  # one kernel for the whole update: fewer ops per gradient step
     return OPTIMIZERS[spec.name](list(params), **kwargs)
