@@ -5,14 +5,17 @@ its state is read out as plain numbers (tensors, ints, JSON strings) and written
 freshly made env of the same spec. What is captured, per sub-env, from the inside out:
 
 - the base env: classic-control envs' `state` array (and CartPole's `steps_beyond_terminated`);
-  MuJoCo envs' `qpos`, `qvel` and simulation time (through `set_state`);
+  MuJoCo envs' `qpos`, `qvel` and simulation time (through `set_state`); ALE games' emulator state;
 - the env's `np_random` generator (its bit generator's state as JSON);
 - the wrappers `gym.make` and the lab add: TimeLimit's step count, FrameStackObservation's
   queue; OrderEnforcing and PassiveEnvChecker only need to know a reset happened.
 
 The numpy-batched CartPole (env/batched.py) is captured as a whole (its state matrix, step
-counts and generator). Anything else (an async vector env, an ALE game, an unknown wrapper or
-a user's env without a `state` array) gives None: that env cannot be saved, and a resumed run
+counts and generator). An ALE game without sticky actions (`repeat_action_probability`
+0) is saved as the emulator's own serialized state (`cloneState(include_rng=True)`, bytes in a
+uint8 tensor) with AtariPreprocessing's frame buffers and life count; with sticky actions (v5's
+default 0.25) it cannot be exact, since the action a sticky step repeats is not in that state. Anything else (an async vector env, ale-py's native vector env, an unknown
+wrapper or a user's env without a `state` array) gives None: that env cannot be saved, and a resumed run
 resets it with a fresh seed instead (control/checkpoint.py says so once).
 """
 
@@ -25,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from slm_lab.env.batched import SameStepCartPole
+from slm_lab.env.wrappers import EpisodicLife
 
 State = dict[str, Any]
 # wrappers with nothing to save once the env has been reset (their flags are set on load)
@@ -52,6 +56,13 @@ def _base_state(env: gym.Env) -> State | None:
     if isinstance(env, MujocoEnv):
         return {"qpos": _tensor(env.data.qpos), "qvel": _tensor(env.data.qvel), "time": float(env.data.time),
                 "rng": _rng_state(env.np_random)}
+    if _is_ale(env):  # the emulator's whole state (RAM, CPU, its sticky-action RNG) as bytes
+        if env.ale.getFloat("repeat_action_probability") > 0:
+            # a sticky action repeats the previous action, which the emulator's state does not hold:
+            # a restored game would replay a different history (v5's default 0.25); only 0 is exact
+            return None
+        ale_state = env.ale.cloneState(include_rng=True).serialize()
+        return {"ale": _tensor(np.frombuffer(ale_state, dtype=np.uint8)), "rng": _rng_state(env.np_random)}
     if isinstance(getattr(env, "state", None), np.ndarray) and _is_classic_control(env):
         state: State = {"state": _tensor(env.state), "rng": _rng_state(env.np_random)}
         if hasattr(env, "steps_beyond_terminated"):
@@ -59,6 +70,10 @@ def _base_state(env: gym.Env) -> State | None:
             state["steps_beyond_terminated"] = -1 if sbt is None else int(sbt)
         return state
     return None
+
+
+def _is_ale(env: gym.Env) -> bool:
+    return type(env).__module__.startswith("ale_py")
 
 
 def _is_classic_control(env: gym.Env) -> bool:
@@ -73,6 +88,12 @@ def _load_base(env: gym.Env, state: State) -> None:
     if isinstance(env, MujocoEnv):
         env.set_state(state["qpos"].numpy(), state["qvel"].numpy())
         env.data.time = float(state["time"])
+    elif "ale" in state:
+        import ale_py
+
+        env.ale.restoreState(ale_py.ALEState(state["ale"].numpy().tobytes()))
+        _set_rng(env.np_random, state["rng"])
+        return
     else:
         env.state = state["state"].numpy().copy()
         if "steps_beyond_terminated" in state:
@@ -90,6 +111,11 @@ def sub_env_state(env: gym.Env) -> State | None:
             layers.append({"elapsed": int(env._elapsed_steps or 0)})
         elif isinstance(env, gym.wrappers.FrameStackObservation):
             layers.append({"queue": _tensor(np.stack(list(env.obs_queue)))})
+        elif isinstance(env, gym.wrappers.AtariPreprocessing):  # the two frames it max-pools, the lives it counts
+            layers.append({"obs_buffer": _tensor(np.stack(env.obs_buffer)), "lives": int(env.lives),
+                           "game_over": bool(env.game_over)})
+        elif isinstance(env, EpisodicLife):
+            layers.append({"lives": int(env.lives)})
         elif isinstance(env, _STATELESS):
             layers.append({})
         else:
@@ -109,6 +135,12 @@ def load_sub_env_state(env: gym.Env, state: State) -> None:
             dtype = env.observation_space.dtype
             env.obs_queue.clear()
             env.obs_queue.extend(np.asarray(row, dtype=dtype) for row in layer["queue"].numpy())
+        elif isinstance(env, gym.wrappers.AtariPreprocessing):
+            for buffer, saved in zip(env.obs_buffer, layer["obs_buffer"].numpy()):
+                buffer[...] = saved
+            env.lives, env.game_over = int(layer["lives"]), bool(layer["game_over"])
+        elif isinstance(env, EpisodicLife):
+            env.lives = int(layer["lives"])
         elif isinstance(env, gym.wrappers.OrderEnforcing):
             env._has_reset = True  # a restored env continues an episode: it has been reset
         elif isinstance(env, gym.wrappers.PassiveEnvChecker):

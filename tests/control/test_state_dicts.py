@@ -48,6 +48,9 @@ ENVS = {
                                     "normalize_obs": True},
     "a user's classic-control variant": {"name": "slm_lab.env.variants:CartPoleVariant", "kwargs": {"length": 1.0},
                                          "max_t": 200, "num_envs": 2, "max_frame": 10_000},
+    # the emulator's state, sticky actions' RNG, AtariPreprocessing's frames and lives, the frame stack
+    "atari pong, episodic life": {"name": "ALE/Pong-v5", "num_envs": 2, "max_frame": 10_000, "max_t": 400,
+                                  "episodic_life": True, "kwargs": {"repeat_action_probability": 0.0}},
 }
 
 
@@ -76,6 +79,17 @@ def test_an_env_restored_from_its_state_steps_exactly_as_the_original(case: str)
     assert twin.drain_finished() == env.drain_finished() and twin.clock.episode == env.clock.episode
     assert weights_only_copy(twin.norm_state_dict()).keys() == env.norm_state_dict().keys()
     env.close(), twin.close()
+
+
+def test_an_atari_game_with_sticky_actions_cannot_be_captured():
+    # the action a sticky step repeats is not part of the emulator's saved state
+    env = GymEnv(EnvSpec.model_validate({"name": "ALE/Pong-v5", "num_envs": 1, "max_frame": 1000}), 5)
+    try:
+        env.reset()
+        env.step(np.zeros(1, dtype=np.int64))
+        assert "sim" not in env.state_dict()
+    finally:
+        env.close()
 
 
 def test_an_env_that_cannot_be_captured_says_so_and_moves_its_seed():
