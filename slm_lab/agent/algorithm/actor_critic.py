@@ -7,6 +7,7 @@ import torch
 
 from slm_lab.agent.algorithm.base import PolicyGradient, TrainStats
 from slm_lab.agent.algorithm.returns import explained_variance, gae, nstep_returns
+from slm_lab.agent.distributions import StateDependentGaussian
 from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
 from slm_lab.agent.net.builders import gradient_steps
@@ -44,9 +45,11 @@ class A2C(PolicyGradient):
             self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
             self.critic = net_cls(spec.net, spaces.obs_dim, [1])
             self.nets = {"net": self.net, "critic": self.critic}
+        self.noise: StateDependentNoise | None = None  # gSDE's noise matrices, when algorithm.gsde
         if gsde is not None:  # a submodule of the actor: its optimizer, clip and checkpoints include sigma
             self.net.noise = StateDependentNoise(self.net.head.in_features, spaces.action_dim, gsde.log_std_init)
             self.noise = self.net.noise
+            self.dist = StateDependentGaussian(self.noise, spaces.action_dim)
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
         if not self.shared:
             self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)

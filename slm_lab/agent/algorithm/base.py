@@ -12,17 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from slm_lab.agent.distributions import ActionDistribution, Categorical, DiagGaussian
 from slm_lab.agent.memory import MEMORIES
 from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer, init_policy_head
-from slm_lab.agent.policy import (
-    Schedule,
-    boltzmann,
-    categorical_log_prob_entropy,
-    categorical_sample,
-    epsilon_greedy,
-    gaussian_log_prob_entropy,
-    gaussian_sample,
-)
+from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
 from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.plugin_schema import family
@@ -71,7 +64,6 @@ class Algorithm:
         self.nets: dict[str, nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
-        self.noise: Any = None  # gSDE's noise matrices (A2C / PPO), drawn anew after each training
         self.device = torch.device("cpu")  # where nets, batches and losses live: see `to`
         if spec.net.policy_init_gain is not None and not isinstance(self, PolicyGradient):
             raise ValueError(f"net.policy_init_gain applies to policy-gradient algorithms (REINFORCE, A2C, PPO), "
@@ -142,11 +134,13 @@ class Algorithm:
         if self.to_train():
             for name, value in self.train().items():
                 self._pending_stats.setdefault(name, []).append(value.detach())
-            if self.noise is not None:  # the next rollout explores with fresh noise matrices
-                self.noise.theta = None
+            self.after_training()
 
     def to_train(self) -> bool:
         return self.memory.ready()
+
+    def after_training(self) -> None:
+        """A hook after each training step (a policy's distribution may redraw its noise)."""
 
     def train(self) -> TrainStats:
         raise NotImplementedError
@@ -265,6 +259,8 @@ class PolicyGradient(Algorithm):
         super().__init__(spec, spaces, max_frame, seed)
         self.entropy_coef = Schedule(getattr(spec.algorithm, "entropy_coef_spec", None), default=0.0)
         self.log_std_dim = 0 if spaces.is_discrete else spaces.action_dim
+        # what the policy head's output means (agent/distributions.py); gSDE's A2C / PPO set their own
+        self.dist: ActionDistribution = Categorical() if spaces.is_discrete else DiagGaussian(lambda: self.policy_net().log_std)
 
     def policy_net(self) -> nn.Module:
         raise NotImplementedError
@@ -280,26 +276,19 @@ class PolicyGradient(Algorithm):
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
-        out = self.policy_out(self.as_tensor(state))
-        if self.spaces.is_discrete:
-            return categorical_sample(out).cpu().numpy()
-        return gaussian_sample(out, self.policy_net().log_std).cpu().numpy()
+        return self.dist.sample(self.policy_out(self.as_tensor(state))).cpu().numpy()
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
-        out = self.policy_out(self.as_tensor(state))
-        # gSDE's policy output also holds the state-dependent log-stds after the means
-        return (out.argmax(-1) if self.spaces.is_discrete else out[..., : self.spaces.action_dim]).cpu().numpy()
+        return self.dist.greedy(self.policy_out(self.as_tensor(state))).cpu().numpy()
 
     def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor, entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """log pi(a|s) and the policy's entropy; `entropy=False` skips the entropy (None) when
         nothing needs it, so its ops stay out of a gradient step."""
-        if self.spaces.is_discrete:
-            return categorical_log_prob_entropy(out, actions, entropy)
-        if self.noise is not None:  # gSDE: [means, state-dependent log-stds]
-            mean, log_std = out.split(self.spaces.action_dim, dim=-1)
-            return gaussian_log_prob_entropy(mean, log_std, actions)
-        return gaussian_log_prob_entropy(out, self.policy_net().log_std, actions)
+        return self.dist.log_prob_entropy(out, actions, entropy)
+
+    def after_training(self) -> None:
+        self.dist.after_training()
 
     def explore_var(self) -> float:
         return self.entropy_coef.value(self.frame)
