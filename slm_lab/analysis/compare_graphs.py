@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from slm_lab.analysis import stats
-from slm_lab.analysis.compare import RunResult, normalize, reference_return
+from slm_lab.analysis.compare_data import RunResult, normalize, reference_return
 from slm_lab.analysis.graphs import PALETTE, Band, Chart, HLine, Line, Panel, write_chart
 from slm_lab.analysis.metrics import align_on_frame
 from slm_lab.lib import io

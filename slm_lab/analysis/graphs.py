@@ -20,6 +20,7 @@ import pandas as pd
 
 from slm_lab.analysis import stats
 from slm_lab.analysis.metrics import FITNESS_METRICS, align_on_frame, eval_curve, train_curve
+from slm_lab.analysis.search_graphs import column_for_key, short_key as _short
 from slm_lab.lib import io
 from slm_lab.lib.layout import RunLayout, TableLayout
 from slm_lab.lib.logger import get_logger
@@ -369,20 +370,6 @@ def compare_chart(runs: Sequence[tuple[str, Sequence[SessionData]]], title: str 
         eval_panel.items += _mean_band_items(ev, label, color, show_sessions=False)
         ma_panel.items += _mean_band_items(ma, label, color, show_sessions=False)
     return Chart(title, [eval_panel, ma_panel], row_height_in=3.4)
-
-
-def _short(key: str) -> str:
-    """`agent.0.net.optim_spec.lr__loguniform` -> `optim_spec.lr`."""
-    path = key.rpartition("__")[0] or key
-    parts = path.split(".")
-    return ".".join(parts[-2:]) if len(parts) > 1 else path
-
-
-def column_for_key(df: pd.DataFrame, key: str) -> str | None:
-    for name in (key, key.rpartition("__")[0], _short(key)):
-        if name and name in df.columns:
-            return name
-    return None
 
 
 def experiment_chart(experiment_df: pd.DataFrame, search_keys: Sequence[str], title: str = "search") -> Chart:

@@ -25,6 +25,21 @@ def _flat_spec(trial_dir: Path) -> dict[str, str] | None:
     return {k: v for k, v in flatten(io.read_json(path)).items() if not k.startswith(IGNORED_PREFIXES)}
 
 
+def short_key(key: str) -> str:
+    """`agent.0.net.optim_spec.lr__loguniform` -> `optim_spec.lr`: a search key as a column label."""
+    path = key.rpartition("__")[0] or key
+    parts = path.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 1 else path
+
+
+def column_for_key(df: pd.DataFrame, key: str) -> str | None:
+    """The experiment table's column of a search key (by its full key, its path or its short label)."""
+    for name in (key, key.rpartition("__")[0], short_key(key)):
+        if name and name in df.columns:
+            return name
+    return None
+
+
 def _short_key(key: str) -> str:
     parts = [p for p in key.split(".") if not p.isdigit()]
     return ".".join(parts[-2:]) if len(parts) > 1 else key
@@ -48,7 +63,6 @@ def differing_labels(trial_dirs: Sequence[Path]) -> dict[Path, str]:
 def parallel_axes(experiment_df: pd.DataFrame, search_keys: Sequence[str]) -> list[dict]:
     """One plotly Parcoords dimension per searched key (log10 for log-uniform keys, category
     codes for choices), then strength."""
-    from slm_lab.analysis.graphs import _short, column_for_key
 
     dims = []
     for key in search_keys:
@@ -59,12 +73,12 @@ def parallel_axes(experiment_df: pd.DataFrame, search_keys: Sequence[str]) -> li
         if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
             values = x.to_numpy(dtype=np.float64)
             if key.endswith("__loguniform") and (values[np.isfinite(values)] > 0).all():
-                dims.append({"label": f"log10 {_short(key)}", "values": np.log10(values).tolist()})
+                dims.append({"label": f"log10 {short_key(key)}", "values": np.log10(values).tolist()})
             else:
-                dims.append({"label": _short(key), "values": values.tolist()})
+                dims.append({"label": short_key(key), "values": values.tolist()})
         else:
             cats = sorted(set(x.astype(str)))
-            dims.append({"label": _short(key), "values": [cats.index(v) for v in x.astype(str)],
+            dims.append({"label": short_key(key), "values": [cats.index(v) for v in x.astype(str)],
                          "tickvals": list(range(len(cats))), "ticktext": cats})
     strength = pd.to_numeric(experiment_df.get("strength", pd.Series(np.nan, index=experiment_df.index)),
                              errors="coerce").to_numpy(dtype=np.float64)

@@ -46,11 +46,11 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 
 def scalar_rows(trial_dir: Path) -> Iterator[tuple[int, dict[str, float]]]:
     """(frame, {key: value}) for every logged frame, all sessions merged, frames increasing."""
-    from slm_lab.analysis.graphs import session_folders
     from slm_lab.analysis.metrics import read_table
+    from slm_lab.lib.layout import RunLayout
 
     by_frame: dict[int, dict[str, float]] = {}
-    for session in session_folders(trial_dir):
+    for session in (s.dir for s in RunLayout(Path(trial_dir)).sessions() if s.dir.is_dir()):
         tag = session.name
         for table, rename in (("train.csv", None), ("eval.csv", {"return": "eval_return"})):
             path = session / table
