@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from slm_lab.spec.errors import SpecError
+from slm_lab.lib.layout import ExperimentLayout, TableLayout
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,7 +146,7 @@ def train(spec: SpecLike, name: str | None = None, *, overrides: list[str] | dic
         prepared = prepare_spec(spec, name, overrides, mode)
         metrics = run(prepared, Mode(mode), show_progress=show_progress)
     run_dir = Path(metrics["run_dir"])
-    sessions = [SessionResult(d, _read_csv(d / "train.csv"), _read_csv(d / "eval.csv"))
+    sessions = [SessionResult(d, _read_csv(TableLayout(d).train_csv), _read_csv(TableLayout(d).eval_csv))
                 for d in sorted(run_dir.glob("session_*"), key=lambda p: int(p.name.split("_")[1]))]
     return TrialResult(run_dir, metrics, sessions)
 
@@ -164,7 +165,7 @@ def search(spec: SpecLike, name: str | None = None, *, overrides: list[str] | di
             raise SpecError(f"{prepared.name}: search needs a search block (docs/SEARCH.md)")
         summary = run(prepared, Mode("search"), ray_address=resolve_address(ray_address))
     run_dir = Path(summary["run_dir"])
-    trials = _read_csv(run_dir / "experiment_df.csv")
+    trials = _read_csv(ExperimentLayout(run_dir).experiment_df_csv)
     order = {row["trial"]: i for i, row in enumerate(summary.get("rows", []))}
     if "trial" in trials:
         trials = trials.sort_values("trial", key=lambda s: s.map(order)).reset_index(drop=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from slm_lab.lib.layout import RunLayout
 from slm_lab.spec.errors import SpecError
 
 
@@ -38,7 +39,7 @@ class Policy:
         from slm_lab.spec.schema import Spec
 
         session_dir = Path(session_dir)
-        spec_file = session_dir.parent / "spec.json" if (session_dir.parent / "spec.json").is_file() else session_dir / "spec.json"
+        spec_file = RunLayout(session_dir.parent).spec_json if RunLayout(session_dir.parent).spec_json.is_file() else RunLayout(session_dir).spec_json
         if not spec_file.is_file():
             raise SpecError(f"load_policy: '{session_dir}' is not a session folder of a run (no spec.json beside it)")
         spec = Spec.model_validate(io.read_json(spec_file))

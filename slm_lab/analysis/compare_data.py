@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, TableLayout
 from slm_lab.lib.logger import get_logger
 
 logger = get_logger(__name__)
@@ -47,7 +48,7 @@ class RunResult:
 
 def _final_returns(trial_dir: Path, sessions: list[Path]) -> np.ndarray:
     """Each finished session's final eval return (trial_metrics.json, else eval.csv's last row)."""
-    metrics_file = trial_dir / "trial_metrics.json"
+    metrics_file = RunLayout(trial_dir).trial_metrics_json
     if metrics_file.is_file():
         per_session = io.read_json(metrics_file).get("sessions", {})
         values = [s.get("final_return") for s in per_session.values()]
@@ -56,7 +57,7 @@ def _final_returns(trial_dir: Path, sessions: list[Path]) -> np.ndarray:
 
     finals = []
     for s in sessions:
-        _, _, ret = eval_curve(read_table(s / "eval.csv"))
+        _, _, ret = eval_curve(read_table(TableLayout(s).eval_csv))
         ret = ret[np.isfinite(ret)]
         if ret.size:
             finals.append(ret[-1])
@@ -64,7 +65,7 @@ def _final_returns(trial_dir: Path, sessions: list[Path]) -> np.ndarray:
 
 
 def _random_return(trial_dir: Path, spec: dict[str, Any]) -> float:
-    metrics_file = trial_dir / "trial_metrics.json"
+    metrics_file = RunLayout(trial_dir).trial_metrics_json
     if metrics_file.is_file():
         value = io.read_json(metrics_file).get("trial", {}).get("random_baseline")
         if isinstance(value, (int, float)) and math.isfinite(value):
@@ -78,16 +79,16 @@ def load_trial(trial_dir: Path) -> TrialResult:
     from slm_lab.analysis.graphs import session_folders
     from slm_lab.analysis.metrics import eval_curve, read_table
 
-    spec_file = trial_dir / "spec.json"
+    spec_file = RunLayout(trial_dir).spec_json
     if not spec_file.is_file():
         raise CompareError(f"'{trial_dir}' has no spec.json (not a trial folder of the lab)")
     spec = io.read_json(spec_file)
-    sessions = [s for s in session_folders(trial_dir) if (s / "eval.csv").is_file()]
+    sessions = [s for s in session_folders(trial_dir) if TableLayout(s).eval_csv.is_file()]
     if not sessions:
         raise CompareError(f"'{trial_dir}' has no session with an eval.csv")
     curves = []
     for s in sessions:
-        frames, _, ret = eval_curve(read_table(s / "eval.csv"))
+        frames, _, ret = eval_curve(read_table(TableLayout(s).eval_csv))
         curves.append((np.asarray(frames, dtype=np.float64), np.asarray(ret, dtype=np.float64)))
     env = spec["env"][0]
     return TrialResult(env["name"], spec["agent"][0]["algorithm"]["name"], trial_dir,

@@ -21,6 +21,7 @@ from slm_lab.analysis.compare_data import RunResult, normalize, reference_return
 from slm_lab.analysis.graphs import PALETTE, Band, Chart, HLine, Line, Panel, write_chart
 from slm_lab.analysis.metrics import align_on_frame
 from slm_lab.lib import io
+from slm_lab.lib.layout import TableLayout
 
 GRID_POINTS = 21
 
@@ -157,6 +158,6 @@ def write_report(out: Path, result: dict[str, Any], pngs: Sequence[Path]) -> Pat
                      + "</tr>")
     parts.append("</table><p><a href=\"compare.json\">compare.json</a></p><h2>Graphs</h2>")
     parts += [_figure_html(p, out, p.stem.replace("_", " ")) for p in pngs]
-    path = out / "report.html"
+    path = TableLayout(out).report_html
     io.write_text(path, _page("comparison", "\n".join(parts)))
     return path

@@ -18,6 +18,7 @@ import pandas as pd
 
 from slm_lab.analysis.graphs import PALETTE, Chart, Line, Panel, SessionData, _mean_band_items, write_chart
 from slm_lab.analysis.metrics import COLUMNS, train_curve
+from slm_lab.lib.layout import TableLayout
 
 # common columns worth a diagnostics panel when the algorithm fills them
 COMMON_DIAGNOSTICS = ("lr",)
@@ -75,4 +76,4 @@ def plot_session_diagnostics(session_dir: Path, train_df: pd.DataFrame, title: s
 
 def plot_trial_diagnostics(trial_dir: Path, sessions: Sequence[SessionData], title: str) -> list[Path]:
     chart = trial_diagnostics_chart(sessions, title)
-    return list(write_chart(chart, Path(trial_dir) / "trial_graph_diagnostics")) if chart else []
+    return list(write_chart(chart, TableLayout(Path(trial_dir)).trial_graph("diagnostics"))) if chart else []

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout
 
 # filled by the lab or not a choice of the user: never what tells two trials apart
 IGNORED_PREFIXES = ("meta.resolved", "name", "search")
@@ -19,7 +20,7 @@ MAX_LABEL_KEYS = 4
 def _flat_spec(trial_dir: Path) -> dict[str, str] | None:
     from slm_lab.analysis.tracking import flatten
 
-    path = Path(trial_dir) / "spec.json"
+    path = RunLayout(Path(trial_dir)).spec_json
     if not path.is_file():
         return None
     return {k: v for k, v in flatten(io.read_json(path)).items() if not k.startswith(IGNORED_PREFIXES)}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from slm_lab.lib import io
+from slm_lab.lib.layout import RunLayout, TableLayout
 from slm_lab.lib.logger import get_logger
 
 logger = get_logger(__name__)
@@ -47,13 +48,11 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 def scalar_rows(trial_dir: Path) -> Iterator[tuple[int, dict[str, float]]]:
     """(frame, {key: value}) for every logged frame, all sessions merged, frames increasing."""
     from slm_lab.analysis.metrics import read_table
-    from slm_lab.lib.layout import RunLayout
 
     by_frame: dict[int, dict[str, float]] = {}
     for session in (s.dir for s in RunLayout(Path(trial_dir)).sessions() if s.dir.is_dir()):
         tag = session.name
-        for table, rename in (("train.csv", None), ("eval.csv", {"return": "eval_return"})):
-            path = session / table
+        for path, rename in ((TableLayout(session).train_csv, None), (TableLayout(session).eval_csv, {"return": "eval_return"})):
             if not path.is_file():
                 continue
             df = read_table(path)
@@ -71,7 +70,7 @@ def scalar_rows(trial_dir: Path) -> Iterator[tuple[int, dict[str, float]]]:
 
 
 def trial_scalars(trial_dir: Path) -> dict[str, float]:
-    path = trial_dir / "trial_metrics.json"
+    path = RunLayout(trial_dir).trial_metrics_json
     metrics = io.read_json(path).get("trial", {}) if path.is_file() else {}
     return {f"trial/{k}": float(v) for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
@@ -107,7 +106,7 @@ def log_mlflow(trial_dir: Path, spec: Any, uri: str | None, project: str) -> str
     metrics += [Metric(k.replace("/", "."), v, 0, 0) for k, v in trial_scalars(trial_dir).items()]
     for i in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[i:i + 1000])
-    client.log_artifact(run_id, str(trial_dir / "spec.json"))
+    client.log_artifact(run_id, str(RunLayout(trial_dir).spec_json))
     graphs, videos = files_to_log(trial_dir)
     for path in graphs:
         client.log_artifact(run_id, str(path), artifact_path=str(Path("graphs") / path.parent.relative_to(trial_dir)))

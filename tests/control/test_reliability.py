@@ -135,10 +135,10 @@ def test_a_runs_spec_json_reruns_as_it_is_without_a_name(tmp_path: Path, isolate
     spec_file = write_spec_file(tmp_path / "s.json", {"again": small_raw()})
     code, _, err = run_cli(["run", str(spec_file), "again", "dev"], capsys)
     assert code == 0, err
-    first = next(isolated_dirs.iterdir())
+    first = next(p for p in isolated_dirs.iterdir() if p.is_dir())
     code, out, err = run_cli(["run", str(first / "spec.json"), "dev"], capsys)
     assert code == 0, err
-    runs = sorted(p.name for p in isolated_dirs.iterdir())
+    runs = sorted(p.name for p in isolated_dirs.iterdir() if p.is_dir())  # the data dir also holds the shared plotly.js
     assert len(runs) == 2 and all(r.startswith("again_") for r in runs)
     for path in isolated_dirs.rglob("*.json"):  # and every JSON file of both runs is strict
         _strict(path.read_text())
@@ -163,7 +163,7 @@ def test_sigterm_stops_a_trial_like_ctrl_c_and_says_how_to_resume(tmp_path: Path
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_for(lambda: len(list(isolated_dirs.glob("*/session_*/model/checkpoint.pt"))) == 2, what="checkpoints")
-        run_dir = next(isolated_dirs.iterdir())
+        run_dir = next(p for p in isolated_dirs.iterdir() if p.is_dir())
         run.send_signal(signal.SIGTERM)  # to the run only, as `kill PID` or a scheduler does
         _, err = run.communicate(timeout=60)
     finally:
