@@ -83,9 +83,8 @@ def files_to_log(trial_dir: Path) -> tuple[list[Path], list[Path]]:
     return graphs, videos
 
 
-def log_mlflow(trial_dir: Path, spec: Any, uri: str | None, project: str) -> str:
-    """Log the trial as one MLflow run; returns its run id."""
-    from mlflow.entities import Metric, Param
+def _mlflow_experiment(uri: str | None, project: str) -> tuple[Any, str]:
+    """An MLflow client on `uri` (default: a file store in the data dir) and the project's experiment id."""
     from mlflow.tracking import MlflowClient
 
     if uri is None:
@@ -95,7 +94,14 @@ def log_mlflow(trial_dir: Path, spec: Any, uri: str | None, project: str) -> str
         uri = (io.data_root() / "mlruns").resolve().as_uri()
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(project)
-    experiment = found.experiment_id if found else client.create_experiment(project)
+    return client, found.experiment_id if found else client.create_experiment(project)
+
+
+def log_mlflow(trial_dir: Path, spec: Any, uri: str | None, project: str) -> str:
+    """Log the trial as one MLflow run; returns its run id."""
+    from mlflow.entities import Metric, Param
+
+    client, experiment = _mlflow_experiment(uri, project)
     run = client.create_run(experiment, run_name=f"{trial_dir.parent.name}/{trial_dir.name}",
                             tags={"slm_lab.trial_dir": str(trial_dir.resolve())})
     run_id = run.info.run_id
@@ -146,31 +152,31 @@ def log_trial(trial_dir: Path, spec: Any) -> dict[str, Any]:
         return {}
     trial_dir = Path(trial_dir)
     project = tracking.project or spec.name
+    return _send(tracking, what=str(trial_dir), loggers={
+        "mlflow": lambda: log_mlflow(trial_dir, spec, tracking.mlflow_uri, project),
+        "wandb": lambda: log_wandb(trial_dir, spec, project)})
+
+
+def _send(tracking: Any, what: str, loggers: dict[str, Any]) -> dict[str, Any]:
+    """Call the logger of each tracker `tracking` turns on; what was logged where. A missing
+    library or a failing tracker is one warning: a tracker must never cost the run its results."""
     done: dict[str, Any] = {}
-    for name, enabled, log in (("mlflow", tracking.mlflow, lambda: log_mlflow(trial_dir, spec, tracking.mlflow_uri, project)),
-                               ("wandb", tracking.wandb, lambda: log_wandb(trial_dir, spec, project))):
-        if not enabled:
+    for name, log in loggers.items():
+        if not getattr(tracking, name):
             continue
         try:
             done[name] = log()
-            logger.info("%s: trial logged to %s (%s)", trial_dir.name, name, done[name])
+            logger.info("%s: logged to %s (%s)", what, name, done[name])
         except ImportError:
             logger.warning("meta.tracking.%s is on but %s is not installed: pip install 'slm_lab[tracking]'", name, name)
-        except Exception:  # a tracker must never cost the run its results
-            logger.warning("logging %s to %s failed", trial_dir, name, exc_info=True)
+        except Exception:
+            logger.warning("logging %s to %s failed", what, name, exc_info=True)
     return done
 
 
 def _mlflow_video(video: Path, trial_dir: Path, spec: Any, uri: str | None, project: str) -> str:
     """Add the video to the trial's MLflow run (found by its trial-folder tag), else to a new run."""
-    from mlflow.tracking import MlflowClient
-
-    if uri is None:
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        uri = (io.data_root() / "mlruns").resolve().as_uri()
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(project)
-    experiment = found.experiment_id if found else client.create_experiment(project)
+    client, experiment = _mlflow_experiment(uri, project)
     tag = str(trial_dir.resolve()).replace("'", "\\'")
     runs = client.search_runs([experiment], filter_string=f"tags.`slm_lab.trial_dir` = '{tag}'", max_results=1)
     run_id = runs[0].info.run_id if runs else client.create_run(
@@ -206,16 +212,6 @@ def log_video(video: Path, spec: Any) -> dict[str, Any]:
     video = Path(video)
     trial_dir = video.parent.parent.parent
     project = tracking.project or spec.name
-    done: dict[str, Any] = {}
-    for name, enabled, log in (("mlflow", tracking.mlflow, lambda: _mlflow_video(video, trial_dir, spec,
-                                                                                 tracking.mlflow_uri, project)),
-                               ("wandb", tracking.wandb, lambda: _wandb_video(video, trial_dir, project))):
-        if not enabled:
-            continue
-        try:
-            done[name] = log()
-        except ImportError:
-            logger.warning("meta.tracking.%s is on but %s is not installed: pip install 'slm_lab[tracking]'", name, name)
-        except Exception:
-            logger.warning("logging the video %s to %s failed", video, name, exc_info=True)
-    return done
+    return _send(tracking, what=f"the video {video}", loggers={
+        "mlflow": lambda: _mlflow_video(video, trial_dir, spec, tracking.mlflow_uri, project),
+        "wandb": lambda: _wandb_video(video, trial_dir, project)})

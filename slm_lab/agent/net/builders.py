@@ -19,6 +19,15 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 LOSSES: dict[str, type[nn.Module]] = {"MSELoss": nn.MSELoss, "SmoothL1Loss": nn.SmoothL1Loss, "HuberLoss": nn.HuberLoss}
 
 
+def fc_layers(in_dim: int, hid_layers: Iterable[int], activation: str) -> tuple[nn.Sequential, int]:
+    """Linear + activation for each hidden size; the stack and the size it ends with."""
+    layers: list[nn.Module] = []
+    for hid in hid_layers:
+        layers += [nn.Linear(in_dim, hid), ACTIVATIONS[activation]()]
+        in_dim = hid
+    return nn.Sequential(*layers), in_dim
+
+
 def init_layers(module: nn.Module, init_fn: str, activation: str) -> None:
     """Initialize Linear weights; biases start at zero."""
     if init_fn == "default":

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, init_layers
+from slm_lab.agent.net.builders import ACTIVATIONS, fc_layers, init_layers
 from slm_lab.agent.net.mlp import build_head, obs_shape
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import ConvNetSpec
@@ -40,11 +40,7 @@ class ConvNet(nn.Module):
                 dim = self.conv(torch.zeros(1, *self.in_shape)).shape[-1]
             except RuntimeError:
                 raise SpecError(f"net.conv_hid_layers {spec.conv_hid_layers} shrink an image of shape {self.in_shape} to nothing") from None
-        fcs: list[nn.Module] = []
-        for hid in spec.fc_hid_layers:
-            fcs += [nn.Linear(dim, hid), act()]
-            dim = hid
-        self.fc = nn.Sequential(*fcs)
+        self.fc, dim = fc_layers(dim, spec.fc_hid_layers, spec.hid_layers_activation)
         self.out_dims = list(out_dims)
         self.head = build_head(dim, out_dims, spec.dueling)
         init_layers(self, spec.init_fn, spec.hid_layers_activation)

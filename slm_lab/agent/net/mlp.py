@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, init_layers
+from slm_lab.agent.net.builders import fc_layers, init_layers
 from slm_lab.agent.net.noisy import NoisyLinear
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import MLPNetSpec
@@ -78,12 +78,7 @@ class MLPNet(nn.Module):
         if len(shape) > 2:
             raise SpecError(f"MLPNet takes vector observations, not images of shape {shape}: use net.type ConvNet")
         self.in_ndim = len(shape)
-        layers: list[nn.Module] = []
-        dim = math.prod(shape)
-        for hid in spec.hid_layers:
-            layers += [nn.Linear(dim, hid), ACTIVATIONS[spec.hid_layers_activation]()]
-            dim = hid
-        self.body = nn.Sequential(*layers)
+        self.body, dim = fc_layers(math.prod(shape), spec.hid_layers, spec.hid_layers_activation)
         self.out_dims = [d * atoms for d in out_dims]
         self.head = build_head(dim, out_dims, spec.dueling, atoms, spec.noisy_sigma0 if spec.noisy else None)
         init_layers(self, spec.init_fn, spec.hid_layers_activation)

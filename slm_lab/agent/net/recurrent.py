@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, init_layers
+from slm_lab.agent.net.builders import fc_layers, init_layers
 from slm_lab.agent.net.mlp import build_head, obs_shape
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import RecurrentNetSpec
@@ -47,12 +47,7 @@ class RecurrentNet(nn.Module):
                 "set env.frame_stack (e.g. 4) to the sequence length"
             )
         self.seq_len, dim = shape
-        act = ACTIVATIONS[spec.hid_layers_activation]
-        fcs: list[nn.Module] = []
-        for hid in spec.fc_hid_layers:
-            fcs += [nn.Linear(dim, hid), act()]
-            dim = hid
-        self.fc = nn.Sequential(*fcs)
+        self.fc, dim = fc_layers(dim, spec.fc_hid_layers, spec.hid_layers_activation)
         self.rnn = CELLS[spec.cell_type](dim, spec.rnn_hidden_size, num_layers=spec.rnn_num_layers, batch_first=True)
         self.out_dims = list(out_dims)
         self.head = build_head(spec.rnn_hidden_size, out_dims, spec.dueling)

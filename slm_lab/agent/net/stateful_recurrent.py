@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, init_layers
+from slm_lab.agent.net.builders import fc_layers, init_layers
 from slm_lab.agent.net.mlp import build_head, obs_shape
 from slm_lab.agent.net.recurrent import CELLS
 from slm_lab.spec.errors import SpecError
@@ -46,12 +46,7 @@ class StatefulRecurrentNet(nn.Module):
             raise SpecError(f"StatefulRecurrentNet takes vector observations, not images of shape {shape}")
         self.in_ndim = len(shape)
         dim = math.prod(shape)
-        act = ACTIVATIONS[spec.hid_layers_activation]
-        fcs: list[nn.Module] = []
-        for hid in spec.fc_hid_layers:
-            fcs += [nn.Linear(dim, hid), act()]
-            dim = hid
-        self.fc = nn.Sequential(*fcs)
+        self.fc, dim = fc_layers(dim, spec.fc_hid_layers, spec.hid_layers_activation)
         self.is_lstm = spec.cell_type == "LSTM"
         self.num_layers, self.hidden_size = spec.rnn_num_layers, spec.rnn_hidden_size
         self.rnn = CELLS[spec.cell_type](dim, spec.rnn_hidden_size, num_layers=spec.rnn_num_layers)
