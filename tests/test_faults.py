@@ -282,7 +282,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = subprocess.run([SLM_LAB, "run", str(spec_file), "ok", "train"], env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
-    return next((root / "data").iterdir())
+    return next(p for p in (root / "data").iterdir() if p.is_dir())  # the data dir also holds plotly.js
 
 
 def _copy_run(finished_run: Path, data: Path) -> Path:
