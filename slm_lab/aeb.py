@@ -112,7 +112,7 @@ class TurnBuffer:
         self.open: list[list[Any] | None] = [None] * num_bodies  # [state, action, reward so far]
         self.closed: list[deque[tuple]] = [deque() for _ in range(num_bodies)]
 
-    def record(self, movers: np.ndarray, state: np.ndarray, action: np.ndarray, result: StepResult, next_movers: np.ndarray) -> None:
+    def add_step(self, movers: np.ndarray, state: np.ndarray, action: np.ndarray, result: StepResult, next_movers: np.ndarray) -> None:
         for b in np.flatnonzero(movers):
             self.open[b] = [state[b], action[b], 0.0]
         over = result.terminated | result.truncated
@@ -227,7 +227,7 @@ class AgentSpace:
 
     def update(self, state_space: dict[int, np.ndarray], action_space: dict[int, np.ndarray], step_space: dict[int, StepResult]) -> None:
         for e, turns in self.turns.items():
-            turns.record(self.movers[e], state_space[e], action_space[e], step_space[e], self.envs[e].active)
+            turns.add_step(self.movers[e], state_space[e], action_space[e], step_space[e], self.envs[e].active)
         for a, agent in enumerate(self.agents):
             if self.parts[a][0][0] in self.turns:
                 self._update_turns(a)

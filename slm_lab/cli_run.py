@@ -97,7 +97,7 @@ def check_recording(prepared: Prepared, record_to: Path | None) -> None:
     """--record: enjoy only, a video path of a known kind, and a folder that takes it, all before
     the episode is played."""
     from slm_lab.control.preflight import check_folder_writable
-    from slm_lab.control.record import check_video_path
+    from slm_lab.control.video import check_video_path
     from slm_lab.control.run import find_model
     from slm_lab.lib.layout import SessionLayout
 
@@ -121,9 +121,9 @@ def run_job(spec: Any, parsed: Any, file_text: str, name: str, ray_address: str 
     try:
         result = run(spec, parsed, ray_address=ray_address)
         if parsed.kind == "enjoy" and record_to is not False:
-            from slm_lab.control.record import record_model
+            from slm_lab.control.video import record_video
 
-            video, _ = record_model(spec, find_model(parsed.target or ""), record_to or None)
+            video, _ = record_video(spec, find_model(parsed.target or ""), record_to or None)
             result["video"] = str(video)
         return result
     except SpecError as e:

@@ -180,7 +180,7 @@ def test_enjoy_records_a_video_of_an_episode(tmp_path: Path, isolated_dirs: Path
     import imageio_ffmpeg
     from PIL import Image
 
-    from slm_lab.control.record import record_model
+    from slm_lab.control.video import record_video
     from slm_lab.control.session import Session
     from slm_lab.spec.loader import validate
 
@@ -196,7 +196,7 @@ def test_enjoy_records_a_video_of_an_episode(tmp_path: Path, isolated_dirs: Path
     assert len(videos) == 1 and f"video:   {videos[0]}" in result.stdout
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(videos[0]))
 
-    gif, ret = record_model(spec, session_dir / "model" / "best.pt", tmp_path / "clip.gif")
+    gif, ret = record_video(spec, session_dir / "model" / "best.pt", tmp_path / "clip.gif")
     # CartPole pays 1 a step and the video shows one frame per step: the frame count is the return
     assert frames == int(ret) >= 8  # the same greedy episode (same seed) as the mp4 above
     with Image.open(gif) as im:  # Pillow merges identical consecutive frames, summing their durations

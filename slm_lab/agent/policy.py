@@ -31,11 +31,11 @@ class Schedule:
             return self.default
         if s.name == "no_decay" or s.end_val is None:
             return s.start_val
-        progress = min(max((frame - s.start_step) / (s.end_step - s.start_step), 0.0), 1.0)
+        fraction = min(max((frame - s.start_step) / (s.end_step - s.start_step), 0.0), 1.0)
         if s.name == "linear_decay":
-            return s.start_val + (s.end_val - s.start_val) * progress
+            return s.start_val + (s.end_val - s.start_val) * fraction
         # rate_decay: geometric interpolation, for values spanning orders of magnitude
-        return s.start_val * (s.end_val / s.start_val) ** progress
+        return s.start_val * (s.end_val / s.start_val) ** fraction
 
 
 # --- discrete -----------------------------------------------------------------------------

@@ -20,6 +20,9 @@ from slm_lab.lib.logger import get_logger
 
 logger = get_logger(__name__)
 
+# the schedules algorithms log (explore_var: epsilon or tau; SAC's alpha is a training statistic)
+EXPLORATION_SCHEDULES = ("explore_var", "entropy_coef", "action_noise_std", "alpha")
+
 
 # --- the lab's graphs ---------------------------------------------------------------------
 
@@ -46,13 +49,14 @@ def session_chart(train_df: pd.DataFrame, eval_df: pd.DataFrame, random_return: 
     if np.isfinite(random_return):
         returns.items.append(HLine(float(random_return), "random policy"))
     lf, loss = train_curve(train_df, "loss")
-    xf, xv = train_curve(train_df, "explore_var")
+    # each algorithm logs its own exploration schedule (Algorithm.SCHEDULES) under its own name
+    schedules = [Line(*train_curve(train_df, name), name, color)
+                 for name, color in zip(EXPLORATION_SCHEDULES, PALETTE[5:]) if name in train_df]
     nf, ent = train_curve(train_df, "entropy")
     return Chart(title, [
         returns,
         Panel("loss", "loss", items=[Line(lf, loss, "loss", PALETTE[3])]),
-        Panel("exploration", "explore_var / entropy", "frames",
-              items=[Line(xf, xv, "explore_var", PALETTE[2]), Line(nf, ent, "entropy", PALETTE[4])]),
+        Panel("exploration", "schedule / entropy", "frames", items=[*schedules, Line(nf, ent, "entropy", PALETTE[4])]),
     ])
 
 

@@ -140,7 +140,7 @@ def run_experiment(spec: Spec, address: str | None = None) -> dict[str, Any]:
         setup_logging(logging.INFO, ExperimentLayout(exp_dir).log_txt)
         io.write_json(ExperimentLayout(exp_dir).spec_json, spec.model_dump(mode="json"))
         plan, invalid = plan_search(spec, exp_dir, params)
-        plan.record = True
+        plan.resumable = True
         write_search_plan(spec, plan, invalid)
         rows = invalid + (run_on_ray(spec, plan, address) if plan.trials != {} else [])
         return finish_experiment(spec, plan, rows)
@@ -153,7 +153,7 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
     for row in rows:
         if row["status"] == "stopped" and "strength" not in row:  # a kept row of a resume may be analyzed already
             _analyze_stopped(plan, row)
-            if plan.record and row["trial"] in plan.final:  # stopped by the scheduler: keep the analysis too
+            if plan.resumable and row["trial"] in plan.final:  # stopped by the scheduler: keep the analysis too
                 search_state.record_result(plan.exp_dir, row["trial"], row)
     df = experiment_frame(rows, plan.params)
     io.write_csv(ExperimentLayout(exp_dir).experiment_df_csv, df)
@@ -181,7 +181,7 @@ def finish_experiment(spec: Spec, plan: Plan, rows: list[dict[str, Any]]) -> dic
                 f"{f', {stopped} stopped before the end (early stopping or Ctrl-C)' if stopped else ''}; "
                 f"best trial {best['trial'] if best else '-'}; results in {exp_dir}")
     if plan.complete():
-        if plan.record:  # last: a search killed before this line can still be resumed
+        if plan.resumable:  # last: a search killed before this line can still be resumed
             search_state.mark_done(exp_dir, len(rows))
     else:  # Ctrl-C / SIGTERM: Tune stopped trials it never reported; search@ runs them
         result["interrupted"] = True

@@ -33,7 +33,7 @@ class TrialProgress:
                 self.tasks[s] = self.bar.add_task(f"{self.spec.name} s{s}", total=max_frame, fps="-", return_ma="-")
         return self
 
-    def update(self, session: int, info: dict[str, Any]) -> None:
+    def report(self, session: int, info: dict[str, Any]) -> None:
         if self.bar is None or session not in self.tasks:
             return
         ma = info.get("return_ma", math.nan)

@@ -32,7 +32,7 @@ class Plan:
     env: dict[str, str] = field(default_factory=dict)
     log_level: int = logging.INFO
     # search mode: the driver records each trial's result in the folder (search_state.py), so search@ can resume
-    record: bool = False
+    resumable: bool = False
     resume: bool = False  # a trial that has a folder continues from its session checkpoints
     final: set[int] = field(default_factory=set)  # driver side: the trials with a recorded result
 

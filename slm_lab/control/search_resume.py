@@ -43,7 +43,7 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class Progress:
+class StandingSearch:
     """Where an interrupted search stands."""
 
     plan: Plan  # as the search ran it, with `final` = the trials that have a result
@@ -64,14 +64,14 @@ def resolve_experiment_dir(target: str, spec_name: str) -> Path:
     return path
 
 
-def load_progress(exp_dir: Path) -> Progress:
+def load_standing(exp_dir: Path) -> StandingSearch:
     """The plan, the kept rows and what is left, from the search's records."""
     saved = search_state.read_plan(exp_dir)
     records = search_state.read_records(exp_dir)
     raw = saved["raw"]
     plan = Plan(str(Path(exp_dir).resolve()), saved["name"], parse_search(raw.get("search") or {}), raw, saved["full"],
                 trials=saved["trials"], env=worker_env(), log_level=logging.getLogger("slm_lab").getEffectiveLevel(),
-                record=True, resume=True)
+                resumable=True, resume=True)
     rows = {i: r["row"] for i, r in records.items() if r.get("row")}
     if plan.trials is not None:  # random search: the plan holds every trial
         rows = {i: row for i, row in rows.items() if i in plan.trials}
@@ -84,7 +84,7 @@ def load_progress(exp_dir: Path) -> Progress:
                             told=[(drawn[i], row) for i, row in sorted(rows.items()) if i in drawn])
     plan.final = set(rows)
     kept = list(saved.get("invalid") or []) + [rows[i] for i in sorted(rows)]
-    return Progress(plan, kept, cont)
+    return StandingSearch(plan, kept, cont)
 
 
 def prepare_search_resume(spec_file: str, spec_name: str, target: str, overrides: list[str] | None,
@@ -102,9 +102,9 @@ def prepare_search_resume(spec_file: str, spec_name: str, target: str, overrides
     if pids.is_locked(exp_dir):
         raise SpecError(f"{exp_dir} is in use by a running search (stop it first with slm-lab kill)")
     check_env_names(spec)
-    progress = load_progress(exp_dir)  # a damaged plan or record is refused now, not in a Ray worker
-    for index in progress.cont.todo:
-        trial_dir = progress.plan.trial_dir(index)
+    standing = load_standing(exp_dir)  # a damaged plan or record is refused now, not in a Ray worker
+    for index in standing.cont.todo:
+        trial_dir = standing.plan.trial_dir(index)
         if RunLayout(trial_dir).spec_json.is_file():  # started: its checkpoints must load safely
             check_resumable(trial_dir, load_saved_spec(trial_dir))
     return spec, exp_dir
@@ -117,11 +117,11 @@ def resume_experiment(spec: Spec, exp_dir: Path, address: str | None = None) -> 
     try:
         with pids.run_lock(exp_dir):
             setup_logging(logging.INFO, RunLayout(exp_dir).log_txt)  # appends: the log tells every attempt
-            progress = load_progress(exp_dir)
-            cont = progress.cont
-            logger.info(f"resuming search {spec.name} in {exp_dir}: {len(progress.plan.final)} trial(s) kept, "
+            standing = load_standing(exp_dir)
+            cont = standing.cont
+            logger.info(f"resuming search {spec.name} in {exp_dir}: {len(standing.plan.final)} trial(s) kept, "
                         f"{len(cont.todo)} to finish or run{f', {cont.new} to draw' if cont.new else ''}")
-            rows = progress.kept + ([] if cont.empty() else run_on_ray(spec, progress.plan, address, cont=cont))
-            return finish_experiment(spec, progress.plan, rows)
+            rows = standing.kept + ([] if cont.empty() else run_on_ray(spec, standing.plan, address, cont=cont))
+            return finish_experiment(spec, standing.plan, rows)
     except pids.RunInUse as e:  # another resume took the folder since it was checked
         raise SpecError(str(e)) from None

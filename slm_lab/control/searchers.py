@@ -100,7 +100,7 @@ def optuna_searcher(spec: Spec, plan: Plan, cont: Continuation | None) -> tuple[
     inner = OptunaSearch(metric="strength", mode="max", seed=spec.meta.seed)
 
     def on_draw(index: int, config: dict[str, Any]) -> None:
-        if plan.record:
+        if plan.resumable:
             search_state.record_draw(plan.exp_dir, index, config)
 
     if cont is None:

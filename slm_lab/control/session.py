@@ -61,14 +61,14 @@ class Session:
     pairs each write into `a{a}_e{e}/` inside it (recorder.py).
     """
 
-    def __init__(self, spec: Spec, session_dir: Path, trial: int = 0, session: int = 0, progress: ProgressFn | None = None,
+    def __init__(self, spec: Spec, session_dir: Path, trial: int = 0, session: int = 0, on_progress: ProgressFn | None = None,
                  resume: bool = False) -> None:
         self.spec = spec
         self.resume = resume  # continue from its checkpoint (control/checkpoint.py)
         self.dir = Path(session_dir)
         self.index = session
         self.seed = derive_seed(spec.meta.seed, trial, session)
-        self.progress = progress
+        self.on_progress = on_progress
         self.meta = spec.meta
         self.recorders: list[PairRecorder] = []
         self.team_recorders: list[tuple[str, list[int], PairRecorder]] = []  # (team, its agents, records)
@@ -224,8 +224,8 @@ class Session:
             team_stats = {k: finite_mean([stats[a].get(k, math.nan) for a in members]) for k in stats[members[0]]}
             rec.train_row(finished[rec.e], team_stats, per_body=True)
         row = self.recorders[0].train_rows[-1]
-        if self.progress is not None:
-            self.progress(self.index, {"frame": row["frame"], "max_frame": self.env.clock.max_frame, "return_ma": row["return_ma"], "fps": row["fps"]})
+        if self.on_progress is not None:
+            self.on_progress(self.index, {"frame": row["frame"], "max_frame": self.env.clock.max_frame, "return_ma": row["return_ma"], "fps": row["fps"]})
         if time.perf_counter() - self.last_graph_t > GRAPH_REFRESH_S:
             self.last_graph_t = time.perf_counter()
             self._analyze(final=False)
@@ -355,6 +355,6 @@ def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session
     pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
     setup_logging(log_level, SessionLayout(Path(session_dir)).log_file, stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
-    progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None
+    on_progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None
     with pids.registered("session", run_dir=Path(session_dir).parent):
-        return Session(spec, Path(session_dir), trial, session, progress, resume).run()
+        return Session(spec, Path(session_dir), trial, session, on_progress, resume).run()

@@ -79,8 +79,8 @@ class _Tee:
     def __init__(self, bar: TrialProgress, listener: ProgressFn) -> None:
         self.bar, self.listener = bar, listener
 
-    def update(self, session: int, info: dict[str, Any]) -> None:
-        self.bar.update(session, info)
+    def report(self, session: int, info: dict[str, Any]) -> None:
+        self.bar.report(session, info)
         self.listener(session, info)
 
 
@@ -174,7 +174,7 @@ class Trial:
     def _run_in_process(self, session_dir: Path, progress: TrialProgress) -> None:
         with log_to_file(SessionLayout(session_dir).log_file):
             try:
-                Session(self.spec, session_dir, self.index, 0, progress.update, self.resume).run()
+                Session(self.spec, session_dir, self.index, 0, progress.report, self.resume).run()
             except Exception as e:  # recorded in the session folder; the trial still reports
                 self.failed[0] = _record_failure(session_dir, 0, e)
 
@@ -236,9 +236,9 @@ class Trial:
     def _drain(updates: Any, progress: TrialProgress, timeout: float) -> None:
         try:
             idx, info = updates.get(timeout=timeout) if timeout else updates.get_nowait()
-            progress.update(idx, info)
+            progress.report(idx, info)
             while True:
                 idx, info = updates.get_nowait()
-                progress.update(idx, info)
+                progress.report(idx, info)
         except queue_mod.Empty:
             pass

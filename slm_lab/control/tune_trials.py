@@ -160,7 +160,7 @@ def _record(plan: Plan, row: dict[str, Any]) -> None:
     """A trial Tune reported as ended (finished, stopped early or failed); one it stopped for
     Ctrl-C is never reported, so `plan.complete()` then tells the run was interrupted."""
     if row["trial"] >= 0:
-        if plan.record:
+        if plan.resumable:
             search_state.record_result(plan.exp_dir, row["trial"], row)
         plan.final.add(row["trial"])
 

@@ -42,7 +42,7 @@ def assert_sums_consistent(tree: SumTree) -> None:
 def test_sum_tree_samples_in_proportion_to_priorities():
     rng = np.random.default_rng(0)
     tree = SumTree(5)
-    tree.update(np.arange(5), np.array([1.0, 2.0, 3.0, 4.0, 0.0]))
+    tree.set_leaves(np.arange(5), np.array([1.0, 2.0, 3.0, 4.0, 0.0]))
     assert tree.total == pytest.approx(10.0)
     assert_sums_consistent(tree)
     # independent single draws (batch 1) so the chi-square assumptions hold
@@ -55,7 +55,7 @@ def test_sum_tree_samples_in_proportion_to_priorities():
 def test_stratified_batches_cover_each_segment():
     rng = np.random.default_rng(1)
     tree = SumTree(4)
-    tree.update(np.arange(4), np.array([1.0, 1.0, 1.0, 1.0]))
+    tree.set_leaves(np.arange(4), np.array([1.0, 1.0, 1.0, 1.0]))
     # 4 strata over 4 equal leaves: every batch of 4 holds each leaf exactly once
     for _ in range(50):
         assert sorted(tree.sample(4, rng).tolist()) == [0, 1, 2, 3]
@@ -64,8 +64,8 @@ def test_stratified_batches_cover_each_segment():
 def test_leaf_update_changes_total_and_proportions():
     rng = np.random.default_rng(2)
     tree = SumTree(5)
-    tree.update(np.arange(5), np.array([1.0, 2.0, 3.0, 4.0, 0.0]))
-    tree.update(np.array([0, 4, 4]), np.array([6.0, 9.0, 5.0]))  # a repeated index keeps its last value
+    tree.set_leaves(np.arange(5), np.array([1.0, 2.0, 3.0, 4.0, 0.0]))
+    tree.set_leaves(np.array([0, 4, 4]), np.array([6.0, 9.0, 5.0]))  # a repeated index keeps its last value
     assert tree.total == pytest.approx(6 + 2 + 3 + 4 + 5)
     assert_sums_consistent(tree)
     np.testing.assert_allclose(tree.leaves(np.arange(5)), [6, 2, 3, 4, 5])
@@ -80,7 +80,7 @@ def test_large_tree_batched_find_matches_cumsum():
     tree = SumTree(size)
     values = rng.random(size)
     values[rng.random(size) < 0.2] = 0.0
-    tree.update(np.arange(size), values)
+    tree.set_leaves(np.arange(size), values)
     mass = rng.random(500) * values.sum()
     expected = np.searchsorted(np.cumsum(values), mass, side="right")
     np.testing.assert_array_equal(tree.find(mass), expected)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from slm_lab.agent.algorithm import ALGORITHMS
+from slm_lab.agent.algorithm.base import ValueBased
 from slm_lab.agent.algorithm.returns import explained_variance
 from slm_lab.control.recorder import COLUMNS
 from slm_lab.control.session import Session
@@ -47,6 +48,15 @@ def test_each_algorithm_reports_its_statistics_in_train_csv_and_tensorboard(tmp_
         assert 0.0 <= last["clip_fraction"] <= 1.0 and last["approx_kl"] >= 0.0
     if "alpha" in stats:
         assert last["alpha"] > 0.0
+    # each algorithm's schedule under its own name; explore_var stays empty where there is no explore_var_spec
+    schedules = {"dqn_cartpole": "explore_var", "ppo_cartpole": "entropy_coef", "a2c_gae_cartpole": "entropy_coef",
+                 "reinforce_cartpole": "entropy_coef"}
+    if name in schedules:
+        assert math.isfinite(last[schedules[name]])
+    if schedules.get(name) != "explore_var":
+        assert train["explore_var"].isna().all()
+    if name == "ppo_cartpole":
+        assert last["entropy_coef"] == spec.agent[0].algorithm.entropy_coef_spec.start_val  # its schedule is constant
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -59,7 +69,10 @@ def test_a_statistic_is_declared_in_one_place():
     """Every algorithm's columns come from its STATS; an undeclared name is an error, not a lost column."""
     for cls in ALGORITHMS.values():
         names = cls.stat_names()
-        assert names[:2] == ["loss", "entropy"] and names[-2:] == ["explore_var", "lr"]
+        assert names[:2] == ["loss", "entropy"] and names[-1] == "lr"
+        assert names[-1 - len(cls.SCHEDULES):-1] == list(cls.SCHEDULES)
+        # explore_var means explore_var_spec's value, and only that: logged by the value-based family alone
+        assert ("explore_var" in names) == issubclass(cls, ValueBased), cls
         assert len(names) == len(set(names)), cls
 
 

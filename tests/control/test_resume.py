@@ -58,7 +58,7 @@ def snapshot(s: Session) -> dict:
     return {
         "clock": (s.env.clock.frame, s.env.clock.episode),
         "counters": (agent.frame, agent.env_steps, agent.opt_step, agent.last_target_update),
-        "explore_var": agent.explore_var(),
+        "explore_var": agent.schedule_values()["explore_var"],
         "lr": agent.optims["net"].param_groups[0]["lr"],
         "next": (s.next_log, s.next_eval, s.next_ckpt),
         "windows": (list(s.returns_window), list(s.eval_window), s.best_eval),

@@ -77,13 +77,13 @@ def test_each_player_gets_its_own_turns_with_the_rewards_it_got_meanwhile():
     buf = TurnBuffer(2)
     obs = lambda t: np.full((2, 3), float(t))  # noqa: E731
     step = lambda t, reward, done: StepResult(obs(t), obs(t), np.array(reward, np.float32), np.array([done] * 2), np.zeros(2, bool))  # noqa: E731
-    buf.record(np.array([True, False]), obs(0), np.array([5, 0]), step(1, [0, 0], False), np.array([False, True]))
+    buf.add_step(np.array([True, False]), obs(0), np.array([5, 0]), step(1, [0, 0], False), np.array([False, True]))
     assert not buf.ready([0]) and not buf.ready([1])
-    buf.record(np.array([False, True]), obs(1), np.array([0, 7]), step(2, [0, 0], False), np.array([True, False]))
+    buf.add_step(np.array([False, True]), obs(1), np.array([0, 7]), step(2, [0, 0], False), np.array([True, False]))
     s, a, r, s2, term, _ = buf.pop([0])[0]  # player 0's move at t=0 closes at its next turn, t=2
     assert (s[0], a, r, s2[0], term) == (0.0, 5, 0.0, 2.0, False)
     # player 0 wins with its second move: both open transitions close, the loser's with -1
-    buf.record(np.array([True, False]), obs(2), np.array([3, 0]), step(3, [1, -1], True), np.array([False, True]))
+    buf.add_step(np.array([True, False]), obs(2), np.array([3, 0]), step(3, [1, -1], True), np.array([False, True]))
     (_, a0, r0, _, t0, _), = buf.pop([0])
     (_, a1, r1, s1, t1, _), = buf.pop([1])
     assert (a0, r0, t0, a1, r1, t1, s1[0]) == (3, 1.0, True, 7, -1.0, True, 3.0)

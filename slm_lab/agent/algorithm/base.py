@@ -44,6 +44,9 @@ class Algorithm:
     """
 
     STATS: tuple[str, ...] = ("loss", "entropy")
+    # the schedules and noise levels it logs beside them, each under its own name: `explore_var`
+    # is the value of explore_var_spec (epsilon or tau) and only that
+    SCHEDULES: tuple[str, ...] = ()
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         require_action_kind(family(spec.algorithm) or spec.algorithm.name, spaces.is_discrete)
@@ -82,9 +85,9 @@ class Algorithm:
     def _add_optimizer(self, name: str, params: list[nn.Parameter], optim_spec: Any) -> None:
         optim = build_optimizer(optim_spec, params)
         self.optims[name] = optim
-        self.schedulers[name] = build_lr_scheduler(self.net_spec.lr_scheduler_spec, optim, self.progress)
+        self.schedulers[name] = build_lr_scheduler(self.net_spec.lr_scheduler_spec, optim, self.frame_fraction)
 
-    def progress(self) -> float:
+    def frame_fraction(self) -> float:
         return min(self.frame / self.max_frame, 1.0)
 
     # --- device ---------------------------------------------------------------------------
@@ -150,24 +153,25 @@ class Algorithm:
     @classmethod
     def stat_names(cls) -> list[str]:
         """The statistics of a log row: the named training statistics, then the schedules."""
-        return [*cls.STATS, "explore_var", "lr"]
+        return [*cls.STATS, *cls.SCHEDULES, "lr"]
 
     def drain_stats(self) -> dict[str, float]:
-        """Each named statistic's mean since the last call (NaN when not reported), the exploration
-        variable and the learning rate; one CPU sync per log row, not per step."""
+        """Each named statistic's mean since the last call (NaN when not reported), the schedules'
+        values and the learning rate; one CPU sync per log row, not per step."""
         pending = self._pending_stats
         if undeclared := set(pending) - set(self.STATS):
             raise ValueError(f"{type(self).__name__}.train() reported {sorted(undeclared)}, not declared in its STATS")
         names = [k for k in self.STATS if pending.get(k)]
         means = torch.stack([torch.stack(pending[k]).float().mean() for k in names]).tolist() if names else []
         stats = dict.fromkeys(self.STATS, float("nan")) | dict(zip(names, means))
-        stats["explore_var"] = self.explore_var()
+        stats |= self.schedule_values()
         stats["lr"] = next(iter(self.optims.values())).param_groups[0]["lr"] if self.optims else float("nan")
         self._pending_stats = {}
         return stats
 
-    def explore_var(self) -> float:
-        return float("nan")
+    def schedule_values(self) -> dict[str, float]:
+        """The current value of each of SCHEDULES."""
+        return {}
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -229,6 +233,8 @@ class ValueBased(Algorithm):
     """Shared by Q-learning methods: epsilon-greedy or Boltzmann acting over `self.net`'s Q values,
     with `explore_var_spec` as the schedule of epsilon or the temperature."""
 
+    SCHEDULES = ("explore_var",)
+
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
         self.explore = Schedule(spec.algorithm.explore_var_spec)
@@ -248,12 +254,14 @@ class ValueBased(Algorithm):
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
         return self.q_values(self.as_tensor(state)).argmax(-1).cpu().numpy()
 
-    def explore_var(self) -> float:
-        return self.explore.value(self.frame)
+    def schedule_values(self) -> dict[str, float]:
+        return {"explore_var": self.explore.value(self.frame)}
 
 
 class PolicyGradient(Algorithm):
     """Shared by policy-gradient methods: a stochastic policy head, discrete or Gaussian."""
+
+    SCHEDULES = ("entropy_coef",)  # entropy_coef_spec's value
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
@@ -290,5 +298,5 @@ class PolicyGradient(Algorithm):
     def after_training(self) -> None:
         self.dist.after_training()
 
-    def explore_var(self) -> float:
-        return self.entropy_coef.value(self.frame)
+    def schedule_values(self) -> dict[str, float]:
+        return {"entropy_coef": self.entropy_coef.value(self.frame)}

@@ -137,9 +137,6 @@ class SAC(OffPolicy):
         unit = self.rng.uniform(-1.0, 1.0, (n, self.spaces.action_dim)).astype(np.float32)
         return self.action_center + self.action_scale * unit
 
-    def explore_var(self) -> float:
-        return float(self.log_alpha.alpha().item())  # logging only
-
     # --- learning -------------------------------------------------------------------------
 
     def q_values(self, critics: nn.ModuleList, states: torch.Tensor, unit_actions: torch.Tensor | None = None) -> torch.Tensor:

@@ -43,6 +43,7 @@ class TD3(OffPolicy):
     """
 
     STATS = (*OffPolicy.STATS, "critic_loss", "actor_loss", "q_mean")
+    SCHEDULES = ("action_noise_std",)  # the exploration noise's sigma
     N_CRITICS = 2
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
@@ -95,8 +96,8 @@ class TD3(OffPolicy):
         self.action_noise.reset(np.logical_or(terminated, truncated))  # OU restarts with each episode
         super().update(state, action, reward, next_state, terminated, truncated, frame)
 
-    def explore_var(self) -> float:
-        return self.algo_spec.action_noise.sigma
+    def schedule_values(self) -> dict[str, float]:
+        return {"action_noise_std": self.algo_spec.action_noise.sigma}
 
     # --- learning -------------------------------------------------------------------------
 

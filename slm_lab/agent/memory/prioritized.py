@@ -38,7 +38,7 @@ class SumTree:
     def leaves(self, idx: np.ndarray) -> np.ndarray:
         return self.nodes[self.capacity + np.asarray(idx)]
 
-    def update(self, idx: np.ndarray, values: np.ndarray) -> None:
+    def set_leaves(self, idx: np.ndarray, values: np.ndarray) -> None:
         """Set leaves `idx` to `values` and recompute the sums on their paths to the root."""
         nodes = self.capacity + np.asarray(idx, dtype=np.int64)
         self.nodes[nodes] = values  # a repeated index keeps its last value
@@ -87,12 +87,12 @@ class PrioritizedReplay(Replay):
         self.added = 0  # transitions ever added: the clock of the beta schedule
 
     def beta(self) -> float:
-        progress = min(self.added / self.beta_steps, 1.0)
-        return self.beta_start + (1.0 - self.beta_start) * progress
+        fraction = min(self.added / self.beta_steps, 1.0)
+        return self.beta_start + (1.0 - self.beta_start) * fraction
 
     def _store(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         idx = super()._store(batch)
-        self.tree.update(idx, np.full(len(idx), self.max_priority))
+        self.tree.set_leaves(idx, np.full(len(idx), self.max_priority))
         self.added += len(idx)
         return idx
 
@@ -114,7 +114,7 @@ class PrioritizedReplay(Replay):
         """p_i = (|delta_i| + epsilon)^alpha for the sampled slots."""
         idx = np.asarray(idx, dtype=np.int64)
         priorities = (np.asarray(td_abs, dtype=np.float64) + self.epsilon) ** self.alpha
-        self.tree.update(idx, priorities)
+        self.tree.set_leaves(idx, priorities)
         self.max_priority = max(self.max_priority, float(priorities.max()))
 
     # --- checkpoints (resume): Replay's arrays plus the priorities and the beta clock --------
@@ -129,6 +129,6 @@ class PrioritizedReplay(Replay):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         super().load_state_dict(state)
         self.tree = SumTree(self.max_size)
-        self.tree.update(np.arange(self.size), np.asarray(state["priorities"], dtype=np.float64))
+        self.tree.set_leaves(np.arange(self.size), np.asarray(state["priorities"], dtype=np.float64))
         self.max_priority = float(state["max_priority"])
         self.added = int(state["added"])

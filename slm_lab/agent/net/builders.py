@@ -77,12 +77,12 @@ def build_optimizer(spec: OptimSpec, params: Iterable[nn.Parameter]) -> torch.op
 
 
 def build_lr_scheduler(
-    spec: LRSchedulerSpec, optim: torch.optim.Optimizer, progress: Callable[[], float]
+    spec: LRSchedulerSpec, optim: torch.optim.Optimizer, frame_fraction: Callable[[], float]
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Schedulers are stepped once per training step; `progress()` is frame / max_frame."""
+    """Schedulers are stepped once per training step; `frame_fraction()` is frame / max_frame."""
     if spec.name == "linear":
         end = spec.end_factor
-        return torch.optim.lr_scheduler.LambdaLR(optim, lambda _: max(end, 1.0 - (1.0 - end) * progress()))
+        return torch.optim.lr_scheduler.LambdaLR(optim, lambda _: max(end, 1.0 - (1.0 - end) * frame_fraction()))
     if spec.name == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optim, gamma=spec.gamma)
     if spec.name == "step":

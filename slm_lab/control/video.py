@@ -137,7 +137,7 @@ def record_episode(agent: Any, env_spec: Any, seed: int, path: Path, env_norm: d
     return total
 
 
-def record_model(spec: Any, model_path: Path, path: Path | None = None) -> tuple[Path, float]:
+def record_video(spec: Any, model_path: Path, path: Path | None = None) -> tuple[Path, float]:
     """Load the saved model (weights only) and record one greedy episode; (video path, return)."""
     from slm_lab.aeb import AgentSpace, EnvSpace
     from slm_lab.control.checkpoint import load_checkpoint
