@@ -83,7 +83,8 @@ def check_action_space(space: gym.Space, name: str) -> None:
         return
     if isinstance(space, gym.spaces.MultiBinary) and len(space.shape) == 1:
         return
-    raise SpecError(f"env '{name}': action space {space} is not supported ({ACTIONS})")
+    shown = " ".join(str(space).split())  # one line: a 2-D MultiDiscrete prints over several
+    raise SpecError(f"env '{name}': action space {shown} is not supported ({ACTIONS})")
 
 
 def action_space_fields(space: gym.Space, name: str) -> dict:
