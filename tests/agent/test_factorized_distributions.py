@@ -157,3 +157,13 @@ def test_value_based_and_off_policy_algorithms_refuse_factorized_actions(algo, e
     msg = str(err.value)
     assert msg.startswith(f"algorithm {algo} needs ") and f"has {shown} actions" in msg and "use REINFORCE, A2C, PPO" in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("spaces", [MULTI, BITS], ids=["multidiscrete", "multibinary"])
+def test_the_random_player_draws_every_dim_uniformly(spaces):
+    spec = AgentSpec.model_validate({"name": "r", "algorithm": {"name": "Random"}, "memory": {"name": "OnPolicyReplay"},
+                                     "net": {"hid_layers": [8]}})
+    actions = make_agent(spec, spaces, 1000, 0).act(np.zeros((3000, 6), np.float32))
+    high = np.broadcast_to(np.asarray(spaces.action_nvec or 2), (spaces.action_dim,))
+    assert actions.shape == (3000, spaces.action_dim) and (actions >= 0).all() and (actions < high).all()
+    assert np.allclose(actions.mean(0), (high - 1) / 2, atol=0.1)

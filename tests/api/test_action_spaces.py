@@ -127,3 +127,10 @@ def test_the_cli_checks_a_ppo_spec_on_multibinary(tmp_path: Path, importable_env
     result = cli("check", str(write_spec_file(tmp_path / "ppo.json", {"ppo_bits": pg_spec("PPO", BITS, 1000)})))
     assert result.returncode == 0, result.stderr
     assert "ppo_bits" in result.stdout + result.stderr
+
+
+def test_action_masks_still_need_a_discrete_space(tmp_path: Path):
+    spec = pg_spec("PPO", CUE, 1000)
+    spec["env"][0]["action_mask"] = "info"
+    with pytest.raises(SpecError, match=r"action masks need a Discrete action space, not MultiDiscrete\(\[3 4 5\]\)"):
+        check_file(write_spec_file(tmp_path / "masked.json", {"s": spec}))
