@@ -167,3 +167,10 @@ def test_the_random_player_draws_every_dim_uniformly(spaces):
     high = np.broadcast_to(np.asarray(spaces.action_nvec or 2), (spaces.action_dim,))
     assert actions.shape == (3000, spaces.action_dim) and (actions >= 0).all() and (actions < high).all()
     assert np.allclose(actions.mean(0), (high - 1) / 2, atol=0.1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_multidiscrete_agent_acts_and_trains_on_the_gpu():
+    agent = make_agent(agent_spec("PPO", training_frequency=4, minibatch_size=8), MULTI, 1000, 0).to(torch.device("cuda"))
+    fill(agent, 4, seed=0)
+    assert agent.opt_step > 0 and agent.act(np.zeros((4, 6), np.float32)).shape == (4, 3)
