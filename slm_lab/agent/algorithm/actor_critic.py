@@ -34,7 +34,8 @@ class A2C(PolicyGradient):
         gsde = spec.algorithm.gsde
         if gsde is not None:
             if spaces.action_kind != "continuous":
-                raise SpecError(f"algorithm.gsde needs continuous actions; {spec.algorithm.name} here has discrete ones")
+                raise SpecError(f"algorithm.gsde needs continuous actions; {spec.algorithm.name} here has "
+                              f"{spaces.action_kind.replace('_', ' ')} ones")
             if spec.net.type != "MLPNet":
                 raise SpecError(f"algorithm.gsde needs net.type MLPNet, not {spec.net.type}")
             self.log_std_dim = 0  # the std comes from the features instead
