@@ -72,7 +72,6 @@ def test_ppo_learns_multibinary_actions():
     assert_learned(slm_lab.train(pg_spec("PPO", BITS, 3000), "ppo_bits"), EPISODE * 0.5)
 
 
-@pytest.mark.slow
 def test_a2c_learns_multibinary_actions():
     assert_learned(slm_lab.train(pg_spec("A2C", BITS, 4000, lr=0.02), "a2c_bits"), EPISODE * 0.5)
 
