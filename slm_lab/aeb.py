@@ -71,10 +71,10 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
     except SpecError as err:
         raise SpecError(f"agent {agent}: {err}") from None
     for e, sp in others:
-        if (sp.obs_dim, sp.action_dim, sp.is_discrete) != (ref.obs_dim, ref.action_dim, ref.is_discrete):
+        if (sp.obs_dim, sp.action_dim, sp.action_kind, sp.action_nvec) != (ref.obs_dim, ref.action_dim, ref.action_kind, ref.action_nvec):
             raise SpecError(
                 f"agent {agent}: env {e} ({envs[e].spec.name}) has observation size {sp.obs_dim} and "
-                f"{'discrete' if sp.is_discrete else 'continuous'} action size {sp.action_dim}, but env {first_e} "
+                f"{sp.action_kind.replace('_', '-')} action size {sp.action_dim}, but env {first_e} "
                 f"({envs[first_e].spec.name}) has {ref.obs_dim} and {ref.action_dim}: one net cannot take both"
             )
     return replace(ref, num_bodies=sum(len(bodies) for _, bodies in parts))

@@ -19,7 +19,7 @@ from slm_lab.env.batched import BATCHED_ENVS, make_batched
 from slm_lab.env.clock import Clock
 from slm_lab.env.protocol import BodySpaces, Episode, EpisodeTracker, StepResult  # noqa: F401  (BodySpaces, StepResult: their old home)
 from slm_lab.env.snapshot import load_vector_env_state, vector_env_state
-from slm_lab.env.spaces import check_action_space, observation_wrappers
+from slm_lab.env.spaces import action_space_fields, observation_wrappers
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import EnvSpec
@@ -121,15 +121,8 @@ class GymEnv:
         masked = bool(self.venv.metadata.get("action_mask"))  # env/action_mask.py appended the legal actions
         if masked and spec.normalize_obs:
             raise SpecError(f"env '{spec.name}': normalize_obs would rescale the action mask carried in the observation")
-        if isinstance(act_space, gym.spaces.Discrete):
-            self.spaces = BodySpaces(obs_dim, int(act_space.n), True, self.num_bodies, action_mask=masked)
-        elif isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-            self.spaces = BodySpaces(
-                obs_dim, int(act_space.shape[0]), False, self.num_bodies,
-                act_space.low.astype(np.float32), act_space.high.astype(np.float32),
-            )
-        else:
-            check_action_space(act_space, spec.name)
+        self.spaces = BodySpaces(obs_dim=obs_dim, num_bodies=self.num_bodies, action_mask=masked,
+                                 **action_space_fields(act_space, spec.name))
         self.episodes = EpisodeTracker(self.num_bodies)
 
     def reset(self) -> np.ndarray:
@@ -139,7 +132,7 @@ class GymEnv:
         return obs.astype(self.obs_dtype, copy=False)
 
     def step(self, action: np.ndarray) -> StepResult:
-        if not self.spaces.is_discrete:
+        if self.spaces.action_low is not None:  # a Box: integer actions are in their space by construction
             action = np.clip(action, self.spaces.action_low, self.spaces.action_high)
         obs, reward, terminated, truncated, info = self.venv.step(action)
         obs = obs.astype(self.obs_dtype, copy=False)

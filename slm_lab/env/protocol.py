@@ -23,13 +23,29 @@ class BodySpaces:
 
     # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one
     obs_dim: int | tuple[int, ...]
-    action_dim: int  # number of discrete actions, or size of a continuous action
-    is_discrete: bool
+    # number of discrete actions, size of a continuous action, or of a MultiDiscrete / MultiBinary one
+    action_dim: int
+    is_discrete: bool  # a Discrete space: one integer action per body
     num_bodies: int
     action_low: np.ndarray | None = None
     action_high: np.ndarray | None = None
     # the last action_dim entries of each observation are the legal-action mask (agent/masks.py)
     action_mask: bool = False
+    # MultiDiscrete actions: the choices of each of the action_dim integer dims; MultiBinary: action_dim bits
+    action_nvec: tuple[int, ...] = ()
+    action_binary: bool = False
+
+    @property
+    def action_kind(self) -> str:
+        """'discrete', 'continuous', 'multi_discrete' or 'multi_binary' (spec ALGORITHM_ACTIONS)."""
+        if self.is_discrete:
+            return "discrete"
+        return "multi_binary" if self.action_binary else "multi_discrete" if self.action_nvec else "continuous"
+
+    @property
+    def policy_dim(self) -> int:
+        """The width of a policy head: one logit per choice of each dim (sum(nvec)), per bit, or action_dim."""
+        return sum(self.action_nvec) if self.action_nvec else self.action_dim
 
 
 @dataclass

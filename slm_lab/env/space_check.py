@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
-
 from slm_lab.env.gymnasium import make_vector_env
-from slm_lab.env.spaces import check_action_space
+from slm_lab.env.protocol import BodySpaces
+from slm_lab.env.spaces import action_space_fields
 from slm_lab.spec.errors import SpecError
 
 
 def check_spec_spaces(spec: Any, where: str = "") -> None:
     """`slm-lab check`: build each Gymnasium env's spaces (made, never stepped) and refuse an
-    unsupported observation or action space, or an algorithm that cannot act in it."""
+    unsupported observation or action space, or an algorithm that cannot act in it (DQN with a
+    Box or a MultiDiscrete: spec/schema_algorithm.py ALGORITHM_ACTIONS)."""
     from slm_lab.spec.aeb_check import pairs
     from slm_lab.spec.plugin_schema import family
-    from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS
+    from slm_lab.spec.schema import action_mismatch, describe_actions
 
     prefix = f"{where}: " if where else ""
     for e, env_spec in enumerate(spec.env):
@@ -28,14 +28,14 @@ def check_spec_spaces(spec: Any, where: str = "") -> None:
             raise SpecError(f"{prefix}env[{e}]: {err}") from None
         try:
             act_space = venv.single_action_space
-            check_action_space(act_space, env_spec.name)
+            spaces = BodySpaces(obs_dim=0, num_bodies=1, **action_space_fields(act_space, env_spec.name))
         except SpecError as err:
             raise SpecError(f"{prefix}env[{e}]: {err}") from None
         finally:
             venv.close()
-        kind = "discrete" if isinstance(act_space, gym.spaces.Discrete) else "continuous"
+        kind = spaces.action_kind
+        actions = describe_actions(kind, spaces.action_nvec or (spaces.action_dim,))
         for a, pe in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom):
-            name = family(spec.agent[a].algorithm) or spec.agent[a].algorithm.name
-            if pe == e and kind not in ALGORITHM_ACTIONS.get(name, ANY_ACTIONS):
-                raise SpecError(f"{prefix}agent[{a}]: algorithm {spec.agent[a].algorithm.name} needs "
-                                f"{' or '.join(ALGORITHM_ACTIONS[name])} actions, but env '{env_spec.name}' has {act_space}")
+            algo = spec.agent[a].algorithm
+            if pe == e and (reason := action_mismatch(algo.name, family(algo) or algo.name, kind, actions, f"env '{env_spec.name}'")):
+                raise SpecError(f"{prefix}agent[{a}]: {reason}")

@@ -9,6 +9,13 @@ encoded once, at the vector env, with Gymnasium's own flattening (`gym.spaces.fl
 Images: a Box of rank 3 is channel-first [C, H, W] unless its last axis looks like channels
 and its first does not (last <= 4 < first, as SB3's `is_image_space_channels_first`
 decides); then it is transposed from [H, W, C] to [C, H, W] here, before the ConvNet.
+
+Actions (`action_kind`): Discrete (one integer per body), a flat Box (a float vector), and for
+the policy-gradient algorithms MultiDiscrete(nvec) (one integer per dim, a factorized
+categorical over sum(nvec) logits) and MultiBinary(n) (n bits, a factorized Bernoulli over n
+logits), both as [bodies, dims] integer arrays (agent/distributions.py). Which algorithm takes
+which kind is spec/schema_algorithm.py's ALGORITHM_ACTIONS; a MultiDiscrete must be flat and
+start at 0, a MultiBinary flat.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 from slm_lab.spec.errors import SpecError
 
 FLATTENED = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary, gym.spaces.Tuple, gym.spaces.Dict)
-ACTIONS = "Discrete or a flat Box"
+ACTIONS = "Discrete, a flat Box, a flat MultiDiscrete starting at 0, or a flat MultiBinary"
 
 
 def is_channels_last(shape: tuple[int, ...]) -> bool:
@@ -58,9 +65,36 @@ def _to_chw(obs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(obs, (2, 0, 1)))
 
 
+def action_kind(space: gym.Space, name: str) -> str:
+    """'discrete', 'continuous', 'multi_discrete' or 'multi_binary'; SpecError for any other space."""
+    check_action_space(space, name)
+    if isinstance(space, gym.spaces.Discrete):
+        return "discrete"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return "multi_discrete"
+    return "multi_binary" if isinstance(space, gym.spaces.MultiBinary) else "continuous"
+
+
 def check_action_space(space: gym.Space, name: str) -> None:
+    """SpecError naming the space unless its actions can be taken (see the module docstring)."""
     if isinstance(space, gym.spaces.Discrete) or (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
         return
-    raise SpecError(f"env '{name}': action space {space} is not supported ({ACTIONS}; "
-                    "MultiDiscrete / MultiBinary actions are not built yet)")
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.shape) == 1 and not np.any(space.start):
+        return
+    if isinstance(space, gym.spaces.MultiBinary) and len(space.shape) == 1:
+        return
+    shown = " ".join(str(space).split())  # one line: a 2-D MultiDiscrete prints over several
+    raise SpecError(f"env '{name}': action space {shown} is not supported ({ACTIONS})")
 
+
+def action_space_fields(space: gym.Space, name: str) -> dict:
+    """The action part of an env's BodySpaces (env/protocol.py) for a supported `space`."""
+    kind = action_kind(space, name)
+    if kind == "discrete":
+        return {"action_dim": int(space.n), "is_discrete": True}
+    if kind == "continuous":
+        return {"action_dim": int(space.shape[0]), "is_discrete": False,
+                "action_low": space.low.astype(np.float32), "action_high": space.high.astype(np.float32)}
+    if kind == "multi_discrete":
+        return {"action_dim": len(space.nvec), "is_discrete": False, "action_nvec": tuple(int(n) for n in space.nvec)}
+    return {"action_dim": int(space.n), "is_discrete": False, "action_binary": True}

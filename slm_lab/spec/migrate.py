@@ -77,9 +77,10 @@ def _algorithm(m: Migration, algo: dict[str, Any], path: str, net: dict[str, Any
         m.note(f"{path}.name", f"{old} -> {name}")
     algo["name"] = name
     pdtype = algo.pop("action_pdtype", None)
-    if pdtype not in (None, "default", "Categorical", "Normal"):
+    if pdtype not in (None, "default", "Categorical", "Normal", "MultiCategorical", "Bernoulli"):
         m.note(f"{path}.action_pdtype", f"dropped ({pdtype}): the lab's distribution follows the action space "
-                                       "(Categorical for discrete, Normal for continuous), not this one")
+                                       "(Categorical for Discrete, Normal for Box, MultiCategorical for MultiDiscrete, "
+                                       "Bernoulli for MultiBinary), not this one")
     if "time_horizon" in algo:
         algo["training_frequency"] = algo.pop("time_horizon")
         m.note(f"{path}.time_horizon", "-> training_frequency (rollout length per body)")

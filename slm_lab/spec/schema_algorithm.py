@@ -230,12 +230,43 @@ AlgorithmSpec = Annotated[
 ]
 ALGORITHM_NAMES = ("REINFORCE", "DQN", "DoubleDQN", "A2C", "SARSA", "PPO", "RecurrentPPO", "SAC", "Random", "Snapshot",
                    "TD3", "DDPG", "CrossQ")
-# the action spaces each algorithm can act in (checked against the env when a run starts)
+# the action spaces each algorithm can act in (env/spaces.py action_kind; checked by `slm-lab check`,
+# before a run and when an agent is built): Discrete, Box, and the factorized MultiDiscrete / MultiBinary
+# policies of the policy-gradient algorithms (agent/distributions.py)
 DISCRETE_ONLY = ("discrete",)
 ANY_ACTIONS = ("discrete", "continuous")
 CONTINUOUS_ONLY = ("continuous",)
+FACTORIZED_ACTIONS = ("multi_discrete", "multi_binary")
+POLICY_GRADIENT_ACTIONS = (*ANY_ACTIONS, *FACTORIZED_ACTIONS)
 ALGORITHM_ACTIONS = {"DQN": DISCRETE_ONLY, "DoubleDQN": DISCRETE_ONLY, "SARSA": DISCRETE_ONLY,
-                     "TD3": CONTINUOUS_ONLY, "DDPG": CONTINUOUS_ONLY}
+                     "TD3": CONTINUOUS_ONLY, "DDPG": CONTINUOUS_ONLY,
+                     "REINFORCE": POLICY_GRADIENT_ACTIONS, "A2C": POLICY_GRADIENT_ACTIONS, "PPO": POLICY_GRADIENT_ACTIONS,
+                     "RecurrentPPO": POLICY_GRADIENT_ACTIONS, "Random": POLICY_GRADIENT_ACTIONS}
+ACTION_WORDS = {"discrete": "discrete", "continuous": "continuous", "multi_discrete": "MultiDiscrete", "multi_binary": "MultiBinary"}
+
+
+def describe_actions(kind: str, dims: tuple[int, ...]) -> str:
+    """How an error names an env's actions: the kind, or the space with its dims for the factorized
+    kinds (`dims`: MultiDiscrete's nvec, or MultiBinary's (n,))."""
+    if kind == "multi_discrete":
+        return f"MultiDiscrete({list(dims)})"
+    return f"MultiBinary({dims[0]})" if kind == "multi_binary" else kind
+
+
+def action_mismatch(algorithm: str, family: str, kind: str, actions: str, env_name: str) -> str | None:
+    """Why `algorithm` (of the built-in `family`) cannot act in `env_name`'s actions of `kind`
+    (env/spaces.py action_kind; `actions` as `describe_actions` says them), with what to use
+    instead for the factorized kinds; None when it can."""
+    allowed = ALGORITHM_ACTIONS.get(family, ANY_ACTIONS)
+    if kind in allowed:
+        return None
+    msg = f"algorithm {algorithm} needs {' or '.join(ACTION_WORDS[k] for k in allowed)} actions, but {env_name} has {actions} actions"
+    if kind in FACTORIZED_ACTIONS:
+        msg += ("; use REINFORCE, A2C, PPO or RecurrentPPO (a factorized categorical / Bernoulli policy over the "
+                "dims), or wrap the env so it takes one Discrete action")
+    return msg
+
+
 # algorithms whose net outputs Q(s, .): a dueling head fits them
 Q_ALGORITHMS = ("DQN", "DoubleDQN", "SARSA")
 # which memories each algorithm can learn from

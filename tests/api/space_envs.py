@@ -57,7 +57,7 @@ class IdentityEnv(gym.Env):
 
 
 class MultiDiscreteActionEnv(IdentityEnv):
-    """An env whose actions are MultiDiscrete (refused by the lab's check for now)."""
+    """An env whose actions are MultiDiscrete (taken by the policy-gradient algorithms)."""
 
     def __init__(self) -> None:
         super().__init__("discrete")

@@ -39,6 +39,8 @@ def check_action_spaces(spec: Spec) -> None:
     import gymnasium as gym
 
     from slm_lab.env.gymnasium import make_vector_env
+    from slm_lab.env.protocol import BodySpaces
+    from slm_lab.env.spaces import action_space_fields
     from slm_lab.spec.aeb_check import pairs
 
     for e, env_spec in enumerate(spec.env):
@@ -48,10 +50,13 @@ def check_action_spaces(spec: Spec) -> None:
         if env_spec.kind == "gymnasium" and env_spec.name not in gym.envs.registry:
             continue
         venv = make_vector_env(env_spec, 1)
-        is_discrete = isinstance(venv.single_action_space, gym.spaces.Discrete)
-        venv.close()
+        try:
+            spaces = BodySpaces(obs_dim=0, num_bodies=1, **action_space_fields(venv.single_action_space, env_spec.name))
+        finally:
+            venv.close()
         for a in agents:
-            require_action_kind(family(spec.agent[a].algorithm) or spec.agent[a].algorithm.name, is_discrete, f"env '{env_spec.name}'")
+            algo = spec.agent[a].algorithm
+            require_action_kind(algo.name, spaces, f"env '{env_spec.name}'", family(algo) or algo.name)
 
 
 __all__ = ["ALGORITHMS", "A2C", "Algorithm", "DQN", "DoubleDQN", "OffPolicy", "PPO", "RandomPolicy", "RecurrentPPO", "Reinforce",

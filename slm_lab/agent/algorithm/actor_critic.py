@@ -33,16 +33,17 @@ class A2C(PolicyGradient):
         self.shared = spec.net.shared
         gsde = spec.algorithm.gsde
         if gsde is not None:
-            if spaces.is_discrete:
-                raise SpecError(f"algorithm.gsde needs continuous actions; {spec.algorithm.name} here has discrete ones")
+            if spaces.action_kind != "continuous":
+                raise SpecError(f"algorithm.gsde needs continuous actions; {spec.algorithm.name} here has "
+                              f"{spaces.action_kind.replace('_', ' ')} ones")
             if spec.net.type != "MLPNet":
                 raise SpecError(f"algorithm.gsde needs net.type MLPNet, not {spec.net.type}")
             self.log_std_dim = 0  # the std comes from the features instead
         if self.shared:
-            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim, 1], self.log_std_dim)
+            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.policy_dim, 1], self.log_std_dim)
             self.nets = {"net": self.net}
         else:
-            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
+            self.net = net_cls(spec.net, spaces.obs_dim, [spaces.policy_dim], self.log_std_dim)
             self.critic = net_cls(spec.net, spaces.obs_dim, [1])
             self.nets = {"net": self.net, "critic": self.critic}
         self.noise: StateDependentNoise | None = None  # gSDE's noise matrices, when algorithm.gsde
@@ -71,7 +72,7 @@ class A2C(PolicyGradient):
         if self.noise is not None:
             return self.gsde_policy(states)[0]
         out = self.net(states)
-        return out[..., : self.spaces.action_dim] if self.shared else out
+        return out[..., : self.spaces.policy_dim] if self.shared else out
 
     def policy_and_value(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.noise is not None:
@@ -79,7 +80,7 @@ class A2C(PolicyGradient):
             return policy, out[..., -1] if self.shared else self.critic(states).squeeze(-1)
         if self.shared:
             out = self.net(states)
-            return out[..., : self.spaces.action_dim], out[..., -1]
+            return out[..., : self.spaces.policy_dim], out[..., -1]
         return self.net(states), self.critic(states).squeeze(-1)
 
     @torch.inference_mode()

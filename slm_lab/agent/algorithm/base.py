@@ -12,22 +12,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from slm_lab.agent.distributions import ActionDistribution, Categorical, DiagGaussian
+from slm_lab.agent.distributions import ActionDistribution, make_distribution
 from slm_lab.agent.memory import MEMORIES
 from slm_lab.agent.net.builders import build_loss, build_lr_scheduler, build_optimizer, init_policy_head
 from slm_lab.agent.policy import Schedule, boltzmann, epsilon_greedy
 from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.plugin_schema import family
-from slm_lab.spec.schema import ALGORITHM_ACTIONS, ANY_ACTIONS, AgentSpec
+from slm_lab.spec.schema import AgentSpec, action_mismatch, describe_actions
 
 
-def require_action_kind(algorithm: str, is_discrete: bool, env_name: str = "the env") -> None:
-    """SpecError when an algorithm cannot act in the env's action space (e.g. DQN with a Box)."""
-    kind = "discrete" if is_discrete else "continuous"
-    allowed = ALGORITHM_ACTIONS.get(algorithm, ANY_ACTIONS)
-    if kind not in allowed:
-        raise SpecError(f"algorithm {algorithm} needs {' or '.join(allowed)} actions, but {env_name} has {kind} actions")
+def require_action_kind(algorithm: str, spaces: BodySpaces, env_name: str = "the env", family_name: str | None = None) -> None:
+    """SpecError when an algorithm (of the built-in `family_name`, default itself) cannot act in
+    its bodies' action space (e.g. DQN with a Box or a MultiDiscrete), saying what to use instead."""
+    kind = spaces.action_kind
+    actions = describe_actions(kind, spaces.action_nvec or (spaces.action_dim,))
+    if reason := action_mismatch(algorithm, family_name or algorithm, kind, actions, env_name):
+        raise SpecError(reason)
 
 
 TrainStats = dict[str, torch.Tensor]
@@ -49,7 +50,7 @@ class Algorithm:
     SCHEDULES: tuple[str, ...] = ()
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
-        require_action_kind(family(spec.algorithm) or spec.algorithm.name, spaces.is_discrete)
+        require_action_kind(spec.algorithm.name, spaces, family_name=family(spec.algorithm) or spec.algorithm.name)
         self.spec = spec
         self.algo_spec = spec.algorithm
         self.net_spec = spec.net
@@ -266,9 +267,9 @@ class PolicyGradient(Algorithm):
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
         self.entropy_coef = Schedule(getattr(spec.algorithm, "entropy_coef_spec", None), default=0.0)
-        self.log_std_dim = 0 if spaces.is_discrete else spaces.action_dim
+        self.log_std_dim = spaces.action_dim if spaces.action_kind == "continuous" else 0
         # what the policy head's output means (agent/distributions.py); gSDE's A2C / PPO set their own
-        self.dist: ActionDistribution = Categorical() if spaces.is_discrete else DiagGaussian(lambda: self.policy_net().log_std)
+        self.dist: ActionDistribution = make_distribution(spaces, lambda: self.policy_net().log_std)
 
     def policy_net(self) -> nn.Module:
         raise NotImplementedError
@@ -276,7 +277,7 @@ class PolicyGradient(Algorithm):
     def init_policy_head(self) -> None:
         """Applies `net.policy_init_gain` to the policy net's head (call once the nets exist)."""
         if self.net_spec.policy_init_gain is not None:
-            init_policy_head(self.policy_net(), self.spaces.action_dim, self.net_spec.policy_init_gain)
+            init_policy_head(self.policy_net(), self.spaces.policy_dim, self.net_spec.policy_init_gain)
 
     def policy_out(self, states: torch.Tensor) -> torch.Tensor:
         """The policy part of the net output: logits or Gaussian means."""

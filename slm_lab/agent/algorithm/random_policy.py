@@ -23,6 +23,8 @@ class RandomPolicy(Algorithm):
             return random_legal_from_states(state, sp.action_dim, self.rng)
         if sp.is_discrete:
             return self.rng.integers(0, sp.action_dim, n)
+        if sp.action_nvec or sp.action_binary:  # MultiDiscrete / MultiBinary: each dim uniformly
+            return self.rng.integers(0, np.asarray(sp.action_nvec or 2), (n, sp.action_dim))
         return self.rng.uniform(sp.action_low, sp.action_high, (n, sp.action_dim)).astype(np.float32)
 
     def act_greedy(self, state: np.ndarray) -> np.ndarray:

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from slm_lab.agent.algorithm.ppo import PPO
-from slm_lab.agent.policy import categorical_sample, gaussian_sample
 from slm_lab.env.protocol import BodySpaces
 from slm_lab.spec.schema import AgentSpec
 
@@ -59,7 +58,7 @@ class RecurrentPPO(PPO):
         `hidden` at the first of L steps of N sequences."""
         if self.shared:
             out, h = self.net(states, hidden["net"], episode_starts)
-            return out[..., : self.spaces.action_dim], out[..., -1], {"net": h}
+            return out[..., : self.spaces.policy_dim], out[..., -1], {"net": h}
         pout, h = self.net(states, hidden["net"], episode_starts)
         values, h_critic = self.critic(states, hidden["critic"], episode_starts)
         return pout, values.squeeze(-1), {"net": h, "critic": h_critic}
@@ -78,9 +77,7 @@ class RecurrentPPO(PPO):
                             **{f"hidden_{k}": h.cpu().numpy() for k, h in self.hidden.items()}}
         starts = self.as_tensor(self.episode_start)[None]
         pout, _, self.hidden = self.unroll(self.as_tensor(state)[None], starts, self.hidden)
-        if self.spaces.is_discrete:
-            return categorical_sample(pout[0]).cpu().numpy()
-        return gaussian_sample(pout[0], self.net.log_std).cpu().numpy()
+        return self.dist.sample(pout[0]).cpu().numpy()
 
     def update(self, state, action, reward, next_state, terminated, truncated, frame: int) -> None:
         self.memory.add_extras(**self.step_record)  # at the step this update stores
@@ -96,7 +93,7 @@ class RecurrentPPO(PPO):
         starts = self.as_tensor(self.greedy_episode_start)[None]
         pout, _, self.greedy_hidden = self.unroll(self.as_tensor(state)[None], starts, self.greedy_hidden)
         self.greedy_episode_start = np.zeros(n, dtype=np.float32)
-        return (pout[0].argmax(-1) if self.spaces.is_discrete else pout[0]).cpu().numpy()
+        return self.dist.greedy(pout[0]).cpu().numpy()
 
     def reset_greedy_state(self, bodies: np.ndarray | None = None) -> None:
         if bodies is None:  # a fresh evaluation: sized on the next act_greedy

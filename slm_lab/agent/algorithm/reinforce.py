@@ -17,7 +17,7 @@ class Reinforce(PolicyGradient):
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
-        self.net = NETS[spec.net.type](spec.net, spaces.obs_dim, [spaces.action_dim], self.log_std_dim)
+        self.net = NETS[spec.net.type](spec.net, spaces.obs_dim, [spaces.policy_dim], self.log_std_dim)
         self.nets = {"net": self.net}
         self._add_optimizer("net", list(self.net.parameters()), spec.net.optim_spec)
         self.init_policy_head()
