@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 
 from slm_lab.env.gymnasium import make_vector_env
-from slm_lab.env.spaces import check_action_space
+from slm_lab.env.spaces import check_action_space, check_multi_input
 from slm_lab.spec.errors import SpecError
 
 
@@ -29,6 +29,9 @@ def check_spec_spaces(spec: Any, where: str = "") -> None:
         try:
             act_space = venv.single_action_space
             check_action_space(act_space, env_spec.name)
+            for a, pe in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom):
+                if pe == e and spec.agent[a].net.type == "MultiInputNet":
+                    check_multi_input(venv.metadata.get("obs_layout"), spec.agent[a].net, env_spec.name)
         except SpecError as err:
             raise SpecError(f"{prefix}env[{e}]: {err}") from None
         finally:
