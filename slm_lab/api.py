@@ -107,6 +107,7 @@ def prepare_spec(spec: SpecLike, name: str | None = None, overrides: list[str] |
     """Validate a spec as `slm-lab run` does (overrides `path=value` or {path: value}, mode adjustments,
     env names, action spaces, plugins a spawned session could not import); raises SpecError."""
     from slm_lab.agent.algorithm import check_action_spaces
+    from slm_lab.env.space_check import check_multi_input_nets
     from slm_lab.plugins import unimportable
     from slm_lab.spec.loader import build_raw, check_env_names, validate
 
@@ -119,6 +120,7 @@ def prepare_spec(spec: SpecLike, name: str | None = None, overrides: list[str] |
     validated = validate(build_raw(raw, name, list(overrides or []), None, mode))
     check_env_names(validated)
     check_action_spaces(validated)
+    check_multi_input_nets(validated)
     if validated.meta.max_session > 1:
         names = [getattr(block, key) for a in validated.agent
                  for block, key in ((a.algorithm, "name"), (a.memory, "name"), (a.net, "type"))]

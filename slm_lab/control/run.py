@@ -87,6 +87,9 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
     from slm_lab.agent.algorithm import check_action_spaces
 
     check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
+    from slm_lab.env.space_check import check_multi_input_nets
+
+    check_multi_input_nets(spec)  # a MultiInputNet on a Box env: refused before anything is written
     if mode.kind == "enjoy":
         check_model(find_model(mode.target or ""), spec)
     else:

@@ -42,3 +42,21 @@ def check_spec_spaces(spec: Any, where: str = "") -> None:
             if pe == e and kind not in ALGORITHM_ACTIONS.get(name, ANY_ACTIONS):
                 raise SpecError(f"{prefix}agent[{a}]: algorithm {spec.agent[a].algorithm.name} needs "
                                 f"{' or '.join(ALGORITHM_ACTIONS[name])} actions, but env '{env_spec.name}' has {act_space}")
+
+
+def check_multi_input_nets(spec: Any) -> None:
+    """Before a run: every env paired with a MultiInputNet agent gives Tuple / Dict observations
+    its conv layers fit (builds only those envs, never steps them); else a SpecError."""
+    from slm_lab.spec.aeb_check import pairs
+
+    for e, env_spec in enumerate(spec.env):
+        nets = [spec.agent[a].net for a, pe in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom)
+                if pe == e and spec.agent[a].net.type == "MultiInputNet"]
+        if not nets or env_spec.has_own_bodies:
+            continue
+        venv = make_vector_env(env_spec, 1, evaluation=True)
+        try:
+            for net in nets:
+                check_multi_input(venv.metadata.get("obs_layout"), net, env_spec.name)
+        finally:
+            venv.close()

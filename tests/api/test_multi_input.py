@@ -66,3 +66,9 @@ def test_check_refuses_an_unsupported_entry_inside_a_dict(tmp_path: Path) -> Non
 
     with pytest.raises(SpecError, match="observation space .* is not supported: a Box of rank 4"):
         _check(tmp_path, ppo_spec({"name": "multi_input_envs:RankFourEntryEnv"}))
+
+
+def test_train_refuses_a_multi_input_net_on_a_box_env_before_writing(isolated_dirs: Path) -> None:
+    with pytest.raises(SpecError, match="net.type MultiInputNet needs a Tuple or Dict observation space"):
+        slm_lab.train(ppo_spec({"name": "CartPole-v1"}), "box")
+    assert not isolated_dirs.exists() or not [p for p in isolated_dirs.iterdir() if p.is_dir()]
