@@ -61,7 +61,7 @@ def observation_wrappers(space: gym.Space, name: str) -> list:
         flat = [gym.wrappers.FlattenObservation, lambda env: gym.wrappers.DtypeObservation(env, np.float32)]
         if isinstance(space, (gym.spaces.Tuple, gym.spaces.Dict)):
             layout = observation_layout(space)
-            flat.append(lambda env: WithLayout(env, layout))
+            flat.append(lambda env: WithLayout(env, layout, space))
         return flat
     if is_channels_last(space.shape):
         chw = gym.spaces.Box(np.transpose(space.low, (2, 0, 1)), np.transpose(space.high, (2, 0, 1)), dtype=space.dtype)
@@ -97,12 +97,13 @@ def _leaves(space: gym.Space, path: str) -> list[tuple[str, gym.Space]]:
 
 
 class WithLayout(gym.Wrapper):
-    """Hands the layout of a flattened Tuple / Dict observation on through `metadata`
-    (the vector env copies its first sub-env's metadata; GymEnv reads it there)."""
+    """Hands the layout of a flattened Tuple / Dict observation, and the space it came from, on
+    through `metadata` (the vector env copies its first sub-env's metadata; GymEnv, `slm-lab
+    check` and `load_policy` read them there)."""
 
-    def __init__(self, env: gym.Env, layout: ObsLayout) -> None:
+    def __init__(self, env: gym.Env, layout: ObsLayout, space: gym.Space) -> None:
         super().__init__(env)
-        self.metadata = {**env.metadata, "obs_layout": layout}
+        self.metadata = {**env.metadata, "obs_layout": layout, "obs_space": space}
 
 
 def check_multi_input(layout: ObsLayout | None, net: Any, name: str) -> None:

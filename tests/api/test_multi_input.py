@@ -45,6 +45,16 @@ def test_dict_image_and_discrete_entries_learn_past_90_percent(channels_last: bo
     result = slm_lab.train(ppo_spec({"name": ENV, "kwargs": {"channels_last": channels_last}}), "colour_flip")
     assert result.metrics["num_failed_sessions"] == 0
     assert result.sessions[0].eval["return"].iloc[-1] >= 9.0
+    # the saved policy, given the env's own dict observations, answers every (colour, shift) case
+    from multi_input_envs import ColourFlipEnv
+
+    env, policy = ColourFlipEnv(channels_last), slm_lab.load_policy(result.sessions[0].dir)
+    cases = [(c, k) for c in range(3) for k in range(2)]
+    observations = []
+    for env.colour, env.shift in cases:
+        observations.append(env._obs())
+    assert policy.act(observations).tolist() == [c + 3 * k for c, k in cases]
+    assert int(policy.act(observations[-1])) == 5
 
 def _check(tmp_path: Path, spec: dict) -> list[str]:
     path = tmp_path / "s.json"
