@@ -90,3 +90,28 @@ def test_every_algorithm_acts_and_trains_with_it(which: str) -> None:
         agent.update(s, action, np.ones(2, np.float32), s, done, np.zeros(2, bool), frame=2 * (t + 1))
     trained = [any(not torch.equal(p, q) for p, q in zip(n.encoders.parameters(), b)) for n, b in zip(nets, before)]
     assert any(trained), f"{which}: no entry encoder was trained"
+
+
+def test_nested_and_tuple_spaces_give_one_encoder_per_leaf() -> None:
+    nested = gym.spaces.Dict({"arm": gym.spaces.Tuple((Box(-1, 1, (3,), np.float32), gym.spaces.MultiBinary(2))),
+                              "view": dict_space(channels_last=False)})
+    layout = observation_layout(nested)
+    net = NETS["MultiInputNet"](SPEC.model_copy(update={"vector_hid_layers": []}), layout, [2, 1])
+    assert [e.name for e in layout.entries] == ["arm/0", "arm/1", "view/cell", "view/image", "view/pos"]
+    assert [enc.out_dim for enc in net.encoders] == [3, 2, 4, 16, 2]  # [] passes vectors on as they are
+    x = torch.as_tensor(np.stack([gym.spaces.flatten(nested, nested.sample()) for _ in range(3)]), dtype=torch.float32)
+    assert net(x).shape == (3, 3)
+
+
+def test_an_agent_across_two_dict_envs_needs_the_same_entries() -> None:
+    from types import SimpleNamespace
+
+    from slm_lab.aeb import _combined_spaces
+
+    a = observation_layout(gym.spaces.Dict({"x": Box(-1, 1, (4,), np.float32)}))
+    b = observation_layout(gym.spaces.Dict({"y": gym.spaces.Discrete(4)}))
+    assert a == b  # the same flat size, but not the same entries
+    envs = [SimpleNamespace(spec=SimpleNamespace(name=n), spaces=BodySpaces(layout, 2, True, 1)) for n, layout in (("one", a), ("two", b))]
+    assert _combined_spaces(0, [(0, [0]), (0, [0])], envs).obs_layout.entries == a.entries
+    with pytest.raises(SpecError, match="one net cannot take both"):
+        _combined_spaces(0, [(0, [0]), (1, [0])], envs)
