@@ -24,6 +24,15 @@ def ppo_spec(env: dict, net: dict | None = None, max_frame: int = 3000) -> dict:
                      {"name": "OnPolicyBatchReplay"}, net or NET, env={"num_envs": 4, "max_frame": max_frame, **env},
                      meta={"max_session": 1, "log_frequency": 1000, "eval_frequency": 1000, "eval_episodes": 8})
 
+
+def dqn_spec(env: dict, max_frame: int = 3000) -> dict:
+    net = {**NET, "optim_spec": {"name": "Adam", "lr": 1e-3}, "update_frequency": 100}
+    explore = {"name": "linear_decay", "start_val": 1.0, "end_val": 0.05, "start_step": 0, "end_step": 1000}
+    return tiny_spec({"name": "DQN", "gamma": 0.5, "training_start_step": 64, "training_frequency": 4, "explore_var_spec": explore},
+                     {"name": "Replay", "batch_size": 32, "max_size": 5000}, net, env={"num_envs": 4, "max_frame": max_frame, **env},
+                     meta={"max_session": 1, "log_frequency": 1000, "eval_frequency": 1000, "eval_episodes": 8})
+
+
 def random_return(channels_last: bool, episodes: int = 200) -> float:
     from multi_input_envs import ColourFlipEnv
 
@@ -37,12 +46,14 @@ def random_return(channels_last: bool, episodes: int = 200) -> float:
             total, done = total + reward, terminated or truncated
     return total / episodes
 
-@pytest.mark.parametrize("channels_last", [True, pytest.param(False, marks=pytest.mark.slow)])
-def test_dict_image_and_discrete_entries_learn_past_90_percent(channels_last: bool) -> None:
+@pytest.mark.parametrize("algorithm,channels_last", [("PPO", True), pytest.param("PPO", False, marks=pytest.mark.slow),
+                                                    pytest.param("DQN", True, marks=pytest.mark.slow)])
+def test_dict_image_and_discrete_entries_learn_past_90_percent(algorithm: str, channels_last: bool) -> None:
     """The answer needs both entries (the image's colour and the Discrete shift): a random policy
     scores about 10/6, either entry alone at most 5; per-entry encoders reach >= 9 of 10."""
     assert random_return(channels_last) < 2.5
-    result = slm_lab.train(ppo_spec({"name": ENV, "kwargs": {"channels_last": channels_last}}), "colour_flip")
+    make_spec = ppo_spec if algorithm == "PPO" else dqn_spec
+    result = slm_lab.train(make_spec({"name": ENV, "kwargs": {"channels_last": channels_last}}), "colour_flip")
     assert result.metrics["num_failed_sessions"] == 0
     assert result.sessions[0].eval["return"].iloc[-1] >= 9.0
     # the saved policy, given the env's own dict observations, answers every (colour, shift) case
