@@ -18,6 +18,8 @@ ENTRIES = {
     "pos": Box(-1, 1, (3,), np.float32),
     "cell": gym.spaces.Discrete(5),
     "bits": gym.spaces.MultiBinary(4),
+    "grid": Box(0, 1, (2, 3), np.float32),  # rank 2: a vector of 6, flattened
+    "dials": gym.spaces.MultiDiscrete([3, 2]),
     "hwc": Box(0, 255, (8, 7, 3), np.uint8),
     "chw": Box(0, 255, (2, 8, 9), np.uint8),
 }
@@ -59,7 +61,9 @@ def test_layout_kinds_shapes_and_channel_order() -> None:
     layout = observation_layout(SPACES["dict"])
     by_name = {e.name: e for e in layout.entries}
     assert sorted(by_name) == [e.name for e in layout.entries]  # Dict keys in sorted order, as flatten
-    assert {n: e.kind for n, e in by_name.items()} == {"bits": "vector", "cell": "vector", "chw": "image", "hwc": "image", "pos": "vector"}
+    assert {n: e.kind for n, e in by_name.items()} == {"bits": "vector", "cell": "vector", "chw": "image", "dials": "vector",
+                                                      "grid": "vector", "hwc": "image", "pos": "vector"}
+    assert by_name["grid"].size == 6 and by_name["dials"].size == 5
     assert by_name["hwc"].channels_last and not by_name["chw"].channels_last
     assert by_name["cell"].size == 5 and by_name["hwc"].shape == (8, 7, 3) and by_name["hwc"].scale == pytest.approx(1 / 255)
     assert by_name["pos"].scale == 1.0
