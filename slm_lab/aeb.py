@@ -71,7 +71,10 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
     except SpecError as err:
         raise SpecError(f"agent {agent}: {err}") from None
     for e, sp in others:
-        if (sp.obs_dim, sp.action_dim, sp.action_kind, sp.action_nvec) != (ref.obs_dim, ref.action_dim, ref.action_kind, ref.action_nvec):
+        # a Tuple / Dict observation's entries must agree too, not only its flat size
+        entries, ref_entries = (getattr(s.obs_layout, "entries", None) for s in (sp, ref))
+        if (sp.obs_dim, entries, sp.action_dim, sp.action_kind, sp.action_nvec) != \
+                (ref.obs_dim, ref_entries, ref.action_dim, ref.action_kind, ref.action_nvec):
             raise SpecError(
                 f"agent {agent}: env {e} ({envs[e].spec.name}) has observation size {sp.obs_dim} and "
                 f"{sp.action_kind.replace('_', '-')} action size {sp.action_dim}, but env {first_e} "

@@ -25,6 +25,7 @@ class Policy:
         self.observation_space = observation_space
         self.action_space = action_space
         self._normalize = normalize
+        self.entries_space: Any = None  # the Tuple / Dict space a flat observation was made from
 
     @classmethod
     def load(cls, session_dir: Path, device: str | None = None) -> Policy:
@@ -55,12 +56,18 @@ class Policy:
                 env.load_norm_state_dict(state["env_norm"])
                 norm = wrappers.find_wrapper(env.venv, wrappers.NormalizeObservation)
                 normalize = norm.normalize if norm is not None else None
-            return cls(agent, env.venv.single_observation_space, env.venv.single_action_space, normalize)
+            policy = cls(agent, env.venv.single_observation_space, env.venv.single_action_space, normalize)
+            policy.entries_space = env.venv.metadata.get("obs_space")  # a Tuple / Dict env's own space
+            return policy
         finally:
             env.close()
 
     def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
-        """An action for one observation, or a batch of actions for a batch of observations."""
+        """An action for one observation, or a batch of actions for a batch of observations.
+        A Tuple / Dict env's observation may also be given as the env gives it (a dict or tuple,
+        or a list of them): it is flattened as the lab's env does."""
+        if self.entries_space is not None and _is_entries(obs):
+            obs = self._flatten(obs)
         obs = np.asarray(obs, dtype=np.float32)
         shape = self.observation_space.shape
         single = obs.shape == tuple(shape)
@@ -72,3 +79,15 @@ class Policy:
         actions = self.agent.act_greedy(batch) if deterministic else self.agent.act(batch)
         actions = np.asarray(actions)
         return actions[0] if single else actions
+
+    def _flatten(self, obs: Any) -> np.ndarray:
+        import gymnasium as gym
+
+        if isinstance(obs, (dict, tuple)):
+            return gym.spaces.flatten(self.entries_space, obs)
+        return np.stack([gym.spaces.flatten(self.entries_space, o) for o in obs])
+
+
+def _is_entries(obs: Any) -> bool:
+    """A Tuple / Dict observation as the env gives it (a dict or tuple), or a list of them."""
+    return isinstance(obs, (dict, tuple)) or (isinstance(obs, list) and bool(obs) and isinstance(obs[0], (dict, tuple)))

@@ -91,9 +91,11 @@ def check_new_run(spec: Spec, mode: Mode) -> None:
     """What a validated spec must pass before a new run (or an enjoy) starts: the CLI and the
     Python API both check here, so they refuse the same specs."""
     from slm_lab.agent.algorithm import check_action_spaces
+    from slm_lab.env.space_check import check_multi_input_nets
 
     check_env_names(spec)
     check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
+    check_multi_input_nets(spec)  # a MultiInputNet on a Box env: refused before anything is written
     if mode.kind == "enjoy":
         check_model(find_model(mode.target or ""), spec)
     else:

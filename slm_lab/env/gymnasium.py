@@ -116,6 +116,9 @@ class GymEnv:
             )
         shape = tuple(int(d) for d in obs_space.shape)
         obs_dim = shape[0] if len(shape) == 1 else shape
+        layout = self.venv.metadata.get("obs_layout")  # a flattened Tuple / Dict (env/spaces.py)
+        if layout is not None and shape == (int(layout),):  # not when frame_stack reshaped it
+            obs_dim = layout
         # images stay uint8 until the net (4x less memory in replay); vectors become float32
         self.obs_dtype = np.uint8 if obs_space.dtype == np.uint8 and len(shape) == 3 else np.float32
         masked = bool(self.venv.metadata.get("action_mask"))  # env/action_mask.py appended the legal actions

@@ -18,10 +18,51 @@ Episode = tuple[int, float, int]  # (body, return, length) of one finished episo
 
 
 @dataclass(frozen=True)
+class ObsEntry:
+    """One entry of a Tuple / Dict observation inside the flat vector the env gives.
+
+    `name` is the entry's path ("image", "1", "arm/pos" for nested spaces); `flat[offset:offset
+    + size]` holds it as Gymnasium's `flatten` writes it (one-hots for Discrete, raw values for a
+    Box). An image keeps its `shape` as the env gives it; `channels_last` says it is [H, W, C];
+    `scale` is 1/255 for uint8 pixels (they reach the net as float32 here)."""
+
+    name: str
+    kind: str  # "vector" or "image"
+    offset: int
+    size: int
+    shape: tuple[int, ...]
+    channels_last: bool = False
+    scale: float = 1.0
+
+
+class ObsLayout(int):
+    """The flat observation size (an int: what every vector net reads, unchanged) that also
+    knows the entries it was flattened from (what MultiInputNet splits it back into).
+
+    It rides in `BodySpaces.obs_dim`, so memories, snapshots and every algorithm pass it on
+    untouched; only a net that asks for `entries` sees the difference."""
+
+    entries: tuple[ObsEntry, ...]
+
+    def __new__(cls, entries: tuple[ObsEntry, ...] | list[ObsEntry]) -> ObsLayout:
+        entries = tuple(entries)
+        self = super().__new__(cls, sum(e.size for e in entries))
+        self.entries = entries
+        return self
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # pickle / deepcopy keep the entries
+        return ObsLayout, (self.entries,)
+
+    def __repr__(self) -> str:
+        return f"ObsLayout({int(self)}: {', '.join(f'{e.name}={e.kind}{list(e.shape)}' for e in self.entries)})"
+
+
+@dataclass(frozen=True)
 class BodySpaces:
     """What an agent must know of its bodies in one env to build its nets."""
 
-    # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one
+    # the size of a flat observation; the full shape of a stacked [k, d] or image [C, H, W] one;
+    # an ObsLayout (an int) for a flattened Tuple / Dict observation
     obs_dim: int | tuple[int, ...]
     # number of discrete actions, size of a continuous action, or of a MultiDiscrete / MultiBinary one
     action_dim: int
@@ -46,6 +87,11 @@ class BodySpaces:
     def policy_dim(self) -> int:
         """The width of a policy head: one logit per choice of each dim (sum(nvec)), per bit, or action_dim."""
         return sum(self.action_nvec) if self.action_nvec else self.action_dim
+
+    @property
+    def obs_layout(self) -> ObsLayout | None:
+        """The entries of a Tuple / Dict observation (env/spaces.py), or None for other spaces."""
+        return self.obs_dim if isinstance(self.obs_dim, ObsLayout) else None
 
 
 @dataclass

@@ -260,6 +260,9 @@ class Spec(Strict):
                 net = family(agent.net)
                 if env.is_atari() and net != "ConvNet":
                     raise ValueError(f"agent[{a}].net.type: {net} cannot take the Atari frames of env[{e}] (images); use ConvNet")
+                if net == "MultiInputNet" and env.stack_size() > 1:
+                    raise ValueError(f"agent[{a}].net.type: MultiInputNet takes one Tuple / Dict observation at a time; "
+                                     f"env[{e}].frame_stack would stack them (leave it unset)")
                 if net == "RecurrentNet" and env.stack_size() < 2:
                     raise ValueError(f"agent[{a}].net.type: RecurrentNet runs over env[{e}].frame_stack observations; set it to 2 or more (e.g. 4)")
         return self

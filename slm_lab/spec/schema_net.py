@@ -85,6 +85,21 @@ class ConvNetSpec(_NetBase):
     bf16: bool = False
 
 
+class MultiInputNetSpec(_NetBase):
+    """One encoder per entry of a Tuple / Dict observation, concatenated, then shared layers
+    and the heads (SB3's MultiInputPolicy): each image entry gets conv layers `[out_channels,
+    kernel, stride]` and a linear layer of `image_features`; each vector entry an MLP of
+    `vector_hid_layers` ([] passes it on as it is)."""
+
+    type: Literal["MultiInputNet"] = "MultiInputNet"
+    conv_hid_layers: list[Annotated[list[PositiveInt], Field(min_length=3, max_length=3)]] = Field(
+        default_factory=lambda: [[32, 8, 4], [64, 4, 2], [64, 3, 1]], min_length=1
+    )
+    image_features: PositiveInt = 256
+    vector_hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64])
+    hid_layers: list[PositiveInt] = Field(default_factory=lambda: [64, 64])
+
+
 class RecurrentNetSpec(_NetBase):
     """An RNN over the env's stacked recent observations (env.frame_stack = sequence length)."""
 
@@ -112,12 +127,13 @@ NetSpec = Annotated[
     Union[
         Annotated[MLPNetSpec, Tag("MLPNet")],
         Annotated[ConvNetSpec, Tag("ConvNet")],
+        Annotated[MultiInputNetSpec, Tag("MultiInputNet")],
         Annotated[RecurrentNetSpec, Tag("RecurrentNet")],
         Annotated[StatefulRecurrentNetSpec, Tag("StatefulRecurrentNet")],
     ],
     Discriminator(net_type),
 ]
-NET_TYPES = ("MLPNet", "ConvNet", "RecurrentNet", "StatefulRecurrentNet")
+NET_TYPES = ("MLPNet", "ConvNet", "MultiInputNet", "RecurrentNet", "StatefulRecurrentNet")
 
 
 # --- memory -------------------------------------------------------------------------------
