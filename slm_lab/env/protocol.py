@@ -30,19 +30,25 @@ class BodySpaces:
     action_high: np.ndarray | None = None
     # the last action_dim entries of each observation are the legal-action mask (agent/masks.py)
     action_mask: bool = False
+    # the size of a centralized critic's input (algorithm.critic_input "joint" / "state"); None: own obs
+    critic_dim: int | None = None
 
 
 @dataclass
 class StepResult:
     """One vector step. `next_state` is what an agent stores as s' (the final obs on done);
     `state` is what it acts on next (the reset obs on done). `terminated` and `truncated` stay
-    apart: a truncated step still bootstraps from `next_state`."""
+    apart: a truncated step still bootstraps from `next_state`. A multi-agent env that tracks
+    its global state for centralized critics (`PettingZooEnv.track_global_state`) also gives
+    the state that goes with `state` and with `next_state` (flat [state_dim], one per env)."""
 
     state: np.ndarray
     next_state: np.ndarray
     reward: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    global_state: np.ndarray | None = None
+    next_global_state: np.ndarray | None = None
 
 
 @runtime_checkable
