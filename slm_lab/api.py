@@ -106,9 +106,9 @@ def prepare_spec(spec: SpecLike, name: str | None = None, overrides: list[str] |
                  mode: str = "train") -> Spec:
     """Validate a spec as `slm-lab run` does (overrides `path=value` or {path: value}, mode adjustments,
     env names, action spaces, plugins a spawned session could not import); raises SpecError."""
-    from slm_lab.agent.algorithm import check_action_spaces
+    from slm_lab.control.run import Mode, check_new_run
     from slm_lab.plugins import unimportable
-    from slm_lab.spec.loader import build_raw, check_env_names, validate
+    from slm_lab.spec.loader import build_raw, validate
 
     raw, name = _raw_spec(spec, name)
     if isinstance(overrides, dict):
@@ -117,8 +117,7 @@ def prepare_spec(spec: SpecLike, name: str | None = None, overrides: list[str] |
         overrides = [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
     raw.pop("name", None)
     validated = validate(build_raw(raw, name, list(overrides or []), None, mode))
-    check_env_names(validated)
-    check_action_spaces(validated)
+    check_new_run(validated, Mode(mode))
     if validated.meta.max_session > 1:
         names = [getattr(block, key) for a in validated.agent
                  for block, key in ((a.algorithm, "name"), (a.memory, "name"), (a.net, "type"))]
@@ -160,9 +159,7 @@ def search(spec: SpecLike, name: str | None = None, *, overrides: list[str] | di
     from slm_lab.control.run import Mode, run
 
     with _data_dir(data_dir):
-        prepared = prepare_spec(spec, name, overrides, "search")
-        if not prepared.search:
-            raise SpecError(f"{prepared.name}: search needs a search block (docs/SEARCH.md)")
+        prepared = prepare_spec(spec, name, overrides, "search")  # refuses a spec without a search block
         summary = run(prepared, Mode("search"), ray_address=resolve_address(ray_address))
     run_dir = Path(summary["run_dir"])
     trials = _read_csv(ExperimentLayout(run_dir).experiment_df_csv)

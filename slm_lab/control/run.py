@@ -83,18 +83,24 @@ def prepare(spec_file: str, spec_name: str, mode_text: str, overrides: list[str]
         spec, exp_dir = prepare_search_resume(spec_file, spec_name, mode.target, overrides, variables)
         return spec, Mode("search", str(exp_dir))
     spec = load_spec(spec_file, spec_name, overrides, variables, mode=mode.kind)
-    check_env_names(spec)
+    check_new_run(spec, mode)
+    return spec, mode
+
+
+def check_new_run(spec: Spec, mode: Mode) -> None:
+    """What a validated spec must pass before a new run (or an enjoy) starts: the CLI and the
+    Python API both check here, so they refuse the same specs."""
     from slm_lab.agent.algorithm import check_action_spaces
 
+    check_env_names(spec)
     check_action_spaces(spec)  # e.g. SAC-continuous on CartPole: refused before anything is written
     if mode.kind == "enjoy":
         check_model(find_model(mode.target or ""), spec)
     else:
         check_fits_memory(spec)
     if mode.kind == "search" and not spec.search:
-        raise SpecError(f"{spec_name}: search mode needs a search block, like "
+        raise SpecError(f"{spec.name}: search mode needs a search block, like "
                         "\"search\": {\"agent.0.algorithm.gamma__uniform\": [0.9, 0.999]} (docs/SEARCH.md)")
-    return spec, mode
 
 
 def prepare_resume(spec_file: str, spec_name: str, target: str, overrides: list[str] | None,

@@ -15,10 +15,11 @@ from slm_lab.agent.algorithm import Algorithm
 # the checkpoint layer below the session; these names are looked up here at call time (tests wrap them)
 from slm_lab.control.checkpoint import (load_checkpoint, mark_session_done, restore_session,  # noqa: F401
                                         save_checkpoint, save_session_checkpoint)
+from slm_lab.control.pairs import finite_mean, pair_spec, team_spec
 from slm_lab.control.recorder import COLUMNS, PairRecorder, evaluate_env
 from slm_lab.env.factory import make_env
 from slm_lab.env.gymnasium import GymEnv
-from slm_lab.lib.layout import SessionLayout
+from slm_lab.lib.layout import SessionLayout, TableLayout
 from slm_lab.lib.logger import get_logger
 from slm_lab.lib.signals import StopRequest, stop_signals
 from slm_lab.lib.seeding import derive_seed, seed_everything
@@ -112,7 +113,7 @@ class Session:
         for team, e, members in team_envs(self.spec):
             bodies = sorted(b for a in members for b in self.agent_space.assignment[(a, e)])
             rec = PairRecorder(members[0], e, bodies, self.env_space.envs[e], self.agent_space.agents[members[0]],
-                               self.dir / team_label(team, e), self.meta.ma_window)
+                               TableLayout(self.dir).team(team, e).dir, self.meta.ma_window)
             self.team_recorders.append((team, members, rec))
         # one eval env per env; it plays whole games with raw rewards and the training env's frozen obs statistics.
         # An env with one agent gets eval_episodes bodies; a multi-agent env keeps its bodies and their owners.
@@ -220,7 +221,7 @@ class Session:
                 names = ("return", "return_ma", "fps", *rec.agent.stat_names())
                 self.tb.log({f"{tag}train/{k}": row[k] for k in names}, row["frame"])
         for _, members, rec in self.team_recorders:  # a team's statistics: the mean over its agents
-            team_stats = {k: _finite_mean([stats[a].get(k, math.nan) for a in members]) for k in stats[members[0]]}
+            team_stats = {k: finite_mean([stats[a].get(k, math.nan) for a in members]) for k in stats[members[0]]}
             rec.train_row(finished[rec.e], team_stats, per_body=True)
         row = self.recorders[0].train_rows[-1]
         if self.progress is not None:
@@ -344,49 +345,6 @@ class Session:
         mark_session_done(self.dir, self.env.clock.frame)  # last: the session is finished
         logger.info(f"session {self.index} done: final_return_ma {metrics.get('final_return_ma', math.nan):.2f}")
         return metrics
-
-
-def pair_spec(spec: Spec, a: int, e: int) -> Spec:
-    """The spec as seen by one (agent, env) pair, for per-pair metrics: its body is the custom
-    list of the agent's own bodies of env e, so the random baseline measures those bodies."""
-    from slm_lab.spec.aeb_check import pair_bodies
-    from slm_lab.spec.schema import BodySpec
-
-    update: dict[str, Any] = {"name": f"{spec.name} a{a} e{e}", "agent": [spec.agent[a]], "env": [spec.env[e]]}
-    bodies = pair_bodies(spec, a, e)
-    if bodies is not None:
-        update["body"] = BodySpec(product="custom", custom=[[0, 0, b] for b in bodies])
-    return spec.model_copy(update=update)
-
-
-def _finite_mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
-def team_spec(spec: Spec, team: str, e: int, agents: list[int]) -> Spec:
-    """The spec as seen by a team in env e: its first agent's block, and all its agents' bodies
-    (so the random baseline measures the team's bodies under a random joint policy)."""
-    from slm_lab.spec.aeb_check import pair_bodies
-    from slm_lab.spec.schema import BodySpec
-
-    bodies = [pair_bodies(spec, a, e) for a in agents]
-    update: dict[str, Any] = {"name": f"{spec.name} team {team} e{e}", "agent": [spec.agent[agents[0]]], "env": [spec.env[e]]}
-    if all(b is not None for b in bodies):
-        update["body"] = BodySpec(product="custom", custom=[[0, 0, b] for group in bodies for b in sorted(group)])
-    return spec.model_copy(update=update)
-
-
-def team_label(team: str, e: int) -> str:
-    return f"team_{team}_e{e}"
-
-
-def pair_labels(spec: Spec) -> list[tuple[int, int]]:
-    """The (agent, env) pairs that record separately; [] when the spec has a single pair."""
-    from slm_lab.spec.aeb_check import pairs
-
-    found = pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom)
-    return found if len(found) > 1 else []
 
 
 def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session: int, queue: Any = None, log_level: int = logging.INFO, log_to_stderr: bool = True, resume: bool = False) -> dict[str, Any]:

@@ -21,9 +21,10 @@ from typing import Any
 
 from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
-from slm_lab.control.session import pair_labels, pair_spec, team_label, team_spec, ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.control.pairs import pair_labels, pair_spec, team_spec
+from slm_lab.control.session import ProgressFn, Session, SessionDiverged, run_session
 from slm_lab.lib import io, pids
-from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name
+from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name, team_name
 from slm_lab.lib.logger import get_logger, log_to_file
 from slm_lab.lib.signals import ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
@@ -140,8 +141,8 @@ class Trial:
             metrics = {**next(iter(pairs.values())), "pairs": pairs}
             from slm_lab.spec.aeb_check import team_envs
 
-            teams = {team_label(t, e): trial_end(self.dir / team_label(t, e), team_spec(self.spec, t, e, members),
-                                                 [d / team_label(t, e) for d in dirs], self.failed)
+            teams = {team_name(t, e): trial_end(RunLayout(self.dir).team(t, e).dir, team_spec(self.spec, t, e, members),
+                                                [SessionLayout(d).team(t, e).dir for d in dirs], self.failed)
                      for t, e, members in team_envs(self.spec)}
             if teams:
                 metrics["teams"] = teams

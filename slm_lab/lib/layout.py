@@ -34,6 +34,11 @@ def pair_name(a: int, e: int) -> str:
     return f"a{a}_e{e}"
 
 
+def team_name(team: str, e: int) -> str:
+    """`team_<team>_e<e>`: the folder (and label) of a team's aggregate in env e."""
+    return f"team_{team}_e{e}"
+
+
 @dataclass(frozen=True)
 class TableLayout:
     """The tables, metrics and graphs one (agent, env) pair writes: a session folder with a
@@ -90,6 +95,9 @@ class TableLayout:
 
     def pair(self, a: int, e: int) -> TableLayout:
         return TableLayout(self.dir / pair_name(a, e))
+
+    def team(self, team: str, e: int) -> TableLayout:
+        return TableLayout(self.dir / team_name(team, e))
 
     def pair_folders(self) -> list[Path]:
         """The `a<a>_e<e>/` folders inside this one."""

@@ -63,3 +63,21 @@ def assert_png(path: Path) -> None:
     img = mpimg.imread(path)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
     assert float(img[..., :3].var()) > 1e-3, f"{path} looks blank"
+
+
+def html_figure(path: Path) -> dict:
+    """The plotly figure (data + layout) a graph page draws, parsed back from the page."""
+    import json
+
+    text = Path(path).read_text(encoding="utf-8")
+    start = text.index("fig = ") + len("fig = ")
+    figure, _ = json.JSONDecoder().raw_decode(text[start:].replace("<\\/", "</"))
+    return figure
+
+
+def traces(figure: dict) -> dict[str, list[dict]]:
+    """The figure's traces by name (a name may repeat across panels)."""
+    out: dict[str, list[dict]] = {}
+    for trace in figure["data"]:
+        out.setdefault(trace.get("name", ""), []).append(trace)
+    return out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from analysis_helpers import assert_png, table, write_session
+from analysis_helpers import assert_png, html_figure, table, traces, write_session
 
+from slm_lab.analysis import chart as charts
 from slm_lab.analysis import graphs
+from slm_lab.analysis.metrics import eval_curve
 
 
 def assert_html_graph(path):
@@ -28,6 +30,19 @@ def test_session_graph(tmp_path):
     assert png == d / "session_graph.png" and html == d / "session_graph.html"
     assert_png(png)
     assert_html_graph(html)
+    figure = html_figure(html)
+    assert figure["layout"]["title"]["text"] == "demo"
+    assert [a["text"] for a in figure["layout"]["annotations"]] == ["return", "loss", "exploration"]  # the panels
+    series = traces(figure)
+    assert set(series) == {"train return", "train return_ma", "eval return", "random policy", "loss", "explore_var"}
+    train = pd.read_csv(d / "train.csv")
+    drawn = series["train return"][0]
+    finite = train["return"].notna()
+    assert drawn["x"] == train["frame"][finite].tolist()  # the table's own points, NaN rows left out
+    assert np.allclose(drawn["y"], train["return"][finite])
+    assert series["random policy"][0]["y"] == [22.0, 22.0]  # the reference line at the random return
+    assert np.allclose(series["eval return"][0]["y"], pd.read_csv(d / "eval.csv")["return"])
+    assert "entropy" not in series  # an all-NaN column draws nothing
 
 
 def test_session_graph_with_one_row_and_all_nan_columns(tmp_path):
@@ -53,9 +68,17 @@ def test_trial_graphs_align_jittered_sessions(tmp_path):
                      "trial_graph_strength.html", "trial_graph_strength.png"]
     for p in paths:
         assert_png(p) if p.suffix == ".png" else assert_html_graph(p)
-    chart, _ = graphs.trial_charts(sessions, 22.0, "t")
-    mean_line = [i for i in chart.panels[0].items if isinstance(i, graphs.Line) and i.name == "mean eval return"][0]
+    chart, strength = graphs.trial_charts(sessions, 22.0, "t")
+    mean_line = [i for i in chart.panels[0].items if isinstance(i, charts.Line) and i.name == "mean eval return"][0]
     assert len(mean_line.x) == 11  # 11 checkpoints, not 3 x 11 jittered frames
+    evals = np.stack([eval_curve(s.eval)[2] for s in sessions])
+    assert np.allclose(mean_line.y, evals.mean(axis=0))  # the mean of the sessions at each checkpoint
+    band = [i for i in chart.panels[0].items if isinstance(i, charts.Band)][0]
+    assert np.all(np.asarray(band.low) <= mean_line.y) and np.all(mean_line.y <= np.asarray(band.high))
+    strength_line = [i for i in strength.panels[0].items if i.name == "mean strength"][0]
+    assert np.allclose(strength_line.y, evals.mean(axis=0) - 22.0)  # strength = return - random return
+    figure = html_figure(tmp_path / "trial_graph_return.html")
+    assert len(traces(figure)["sessions"]) == 2 * 3  # each session's eval and return_ma curves
 
 
 def test_experiment_graph(tmp_path):
@@ -76,6 +99,10 @@ def test_experiment_graph(tmp_path):
     assert_html_graph(html)
     chart = graphs.experiment_chart(df, keys)
     assert chart.ncols == 2 and len(chart.panels) == 2 * 3  # all-NaN consistency is left out
+    figure = html_figure(html)
+    points = [t for t in figure["data"] if t["mode"] == "markers"]
+    assert len(points) == 6 and all(len(t["y"]) == n for t in points)  # one point per trial in each panel
+    assert sorted(points[0]["y"]) == sorted(df["strength"].tolist())
 
 
 def test_compare_graph(tmp_path):
@@ -103,18 +130,30 @@ def test_compare_graph_draws_each_pair_of_a_multi_pair_run(tmp_path):
     assert "multitask a0_e0" in text and "multitask a0_e1" in text and "single" in text
 
 
-def test_render_png_of_hand_made_chart_has_content():
-    chart = graphs.Chart("c", [graphs.Panel("p", items=[
-        graphs.Line([0, 1, 2], [0, 1, np.nan], "line"),
-        graphs.Band([0, 1, 2], [0, 0, 0], [1, 2, 3], "band"),
-        graphs.HLine(0.5, "ref")])])
-    data = graphs.render_png(chart)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Plotly.newPlot" in graphs.render_html(chart)
+def test_render_of_hand_made_chart_draws_each_item(tmp_path):
+    chart = charts.Chart("c", [charts.Panel("p", "y units", "frames", items=[
+        charts.Line([0, 1, 2], [0, 1, np.nan], "line"),
+        charts.Band([0, 1, 2], [0, 0, 0], [1, 2, 3], "band"),
+        charts.HLine(0.5, "ref")])], width_in=6.0, row_height_in=3.0)
+    png, html = charts.write_chart(chart, tmp_path / "c")
+    assert_png(png)
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(png).shape[:2] == (360, 600)  # (3.0 + 0.6) x 6.0 inches at 100 dpi
+    figure = html_figure(html)
+    series = traces(figure)
+    assert series["line"][0]["x"] == [0, 1] and series["line"][0]["y"] == [0.0, 1.0]  # the NaN point dropped
+    assert series["band"][0]["fill"] == "toself" and series["band"][0]["y"] == [1.0, 2.0, 3.0, 0.0, 0.0, 0.0]
+    assert series["band"][0]["x"] == [0, 1, 2, 2, 1, 0]  # along the top, back along the bottom
+    assert series["ref"][0]["x"] == [0.0, 2.0] and series["ref"][0]["y"] == [0.5, 0.5]  # across the x range
+    assert figure["layout"]["yaxis"]["title"]["text"] == "y units"
+    assert figure["layout"]["xaxis"]["title"]["text"] == "frames"
 
 
 def test_tables_with_nan_everywhere_still_draw():
     tr = table([0, 100, 200])
     ev = table([0, 100])
     chart = graphs.session_chart(tr, ev, float("nan"), "empty")
-    assert graphs.render_png(chart)[:4] == b"\x89PNG"
+    assert charts.render_png(chart)[:4] == b"\x89PNG"
+    assert "Plotly.newPlot" in charts.render_html(chart)
+    assert all(not any(charts._has_data(i) for i in p.items) for p in chart.panels)  # each panel says "no data"

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from analysis_helpers import assert_png, make_spec, write_session
 
+from slm_lab.analysis import chart as charts
 from slm_lab.analysis import graphs, search_graphs
 from slm_lab.analysis.report import write_experiment_report
 from slm_lab.lib import io
@@ -23,8 +24,8 @@ def test_log_uniform_keys_get_a_log_axis_in_both_renderers():
     chart = graphs.experiment_chart(search_df(), keys)
     lr_panel, name_panel = chart.panels[0], chart.panels[1]
     assert lr_panel.xlog and not name_panel.xlog
-    assert '"type":"log"' in graphs.render_html(chart).replace(" ", "")
-    assert graphs.render_png(chart)[:4] == b"\x89PNG"
+    assert '"type":"log"' in charts.render_html(chart).replace(" ", "")
+    assert charts.render_png(chart)[:4] == b"\x89PNG"
 
 
 def test_compare_legend_names_the_hyperparameters_that_differ(tmp_path):

@@ -24,6 +24,7 @@ def test_the_layout_names_every_file_of_a_run(tmp_path: Path):
     assert s.memory_name(1, 4000) == "memory_a1_f4000.npz"
     assert (s.done_file.name, s.error_file.name, s.log_file.name) == ("session_done.json", "error.txt", "session.log")
     assert s.pair(1, 0).dir == s.dir / "a1_e0" and pair_name(1, 0) == "a1_e0"
+    assert s.team("prey", 1).dir == s.dir / "team_prey_e1" and run.team("prey", 1).dir == run.dir / "team_prey_e1"
     assert (run.spec_json.name, run.log_txt.name, run.report_html.name) == ("spec.json", "log.txt", "report.html")
     assert run.trial_graph("return").name == "trial_graph_return"
     assert SessionLayout.of_model(s.agent_model(0, "best")) == s
@@ -47,7 +48,7 @@ def test_no_other_module_spells_the_run_file_names():
     """Only lib/layout.py writes these names as string literals (docstrings and messages aside)."""
     names = r"train\.csv|eval\.csv|bodies\.csv|metrics\.json|checkpoint\.pt|best\.pt|latest\.pt|session_done\.json|" \
             r"error\.txt|session\.log|trial_metrics\.(json|csv)|report\.html|session_graph|trial_graph_|spec\.json|log\.txt|" \
-            r"experiment_df\.csv|best_spec\.json|search_plan\.json|search_done\.json|benchmark_specs\.json|memory_a[{\d]"
+            r"team_|experiment_df\.csv|best_spec\.json|search_plan\.json|search_done\.json|benchmark_specs\.json|memory_a[{\d]"
     pattern = re.compile(rf"""(?<![\w/])["'](?:[^"'\n]*/)?(?:{names})[^"'\n]*["']""")
     offenders = []
     for path in sorted((REPO / "slm_lab").rglob("*.py")):

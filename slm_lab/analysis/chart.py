@@ -1,0 +1,286 @@
+"""A chart described backend-free (a `Chart` of `Panel`s holding lines, CI bands, reference
+lines and scatter points), then drawn twice: a PNG with matplotlib's Agg renderer (no display,
+no browser) and an interactive HTML page with plotly that loads the data dir's one shared copy
+of plotly.js (html_page.py; it opens offline). matplotlib and plotly are imported only inside
+the renderers. graphs.py builds the lab's charts from a run's tables.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slm_lab.lib import io
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+
+
+# --- the backend-free description ---------------------------------------------------------
+
+
+@dataclass
+class Line:
+    x: Any
+    y: Any
+    name: str
+    color: str = PALETTE[0]
+    width: float = 1.8
+    opacity: float = 1.0
+    markers: bool = False
+    dash: bool = False
+    legend: bool = True
+
+
+@dataclass
+class Band:
+    """A filled interval between `low` and `high` (a confidence band)."""
+
+    x: Any
+    low: Any
+    high: Any
+    name: str
+    color: str = PALETTE[0]
+
+
+@dataclass
+class HLine:
+    y: float
+    name: str
+    color: str = "#555555"
+
+
+@dataclass
+class Points:
+    """A scatter, coloured by `c` (a number per point) when given."""
+
+    x: Any
+    y: Any
+    name: str
+    c: Any = None
+    clabel: str = ""
+    text: Any = None
+
+
+@dataclass
+class Panel:
+    title: str
+    ylabel: str = ""
+    xlabel: str = ""
+    items: list = field(default_factory=list)
+    xlog: bool = False  # a log x axis (log-uniform hyperparameters)
+
+
+@dataclass
+class Chart:
+    title: str
+    panels: list[Panel]
+    ncols: int = 1
+    sharex: bool = True
+    width_in: float = 10.0
+    row_height_in: float = 2.8
+
+    @property
+    def nrows(self) -> int:
+        return max(1, math.ceil(len(self.panels) / self.ncols))
+
+
+def _finite_xy(x: Any, *ys: Any) -> tuple[np.ndarray, ...]:
+    """Drop the points where any y is NaN (so lines join across missing rows)."""
+    x = np.asarray(x)
+    arrays = [np.asarray(y, dtype=np.float64) for y in ys]
+    keep = np.ones(len(x), dtype=bool)
+    for a in arrays:
+        keep &= np.isfinite(a)
+    return (x[keep], *[a[keep] for a in arrays])
+
+
+def _has_data(item: Any) -> bool:
+    if isinstance(item, HLine):
+        return False
+    y = item.high if isinstance(item, Band) else item.y
+    return bool(np.isfinite(np.asarray(y, dtype=np.float64)).any()) if len(y) else False
+
+
+def _x_range(panel: Panel) -> tuple[float, float]:
+    xs = []
+    for item in panel.items:
+        if isinstance(item, (Line, Band)) and _has_data(item):
+            xs.append(np.asarray(item.x, dtype=np.float64))
+    if not xs:
+        return 0.0, 1.0
+    allx = np.concatenate(xs)
+    allx = allx[np.isfinite(allx)]
+    return (float(allx.min()), float(allx.max())) if allx.size else (0.0, 1.0)
+
+
+def _rgba(color: str, alpha: float) -> str:
+    h = color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# --- renderers ----------------------------------------------------------------------------
+
+
+def render_png(chart: Chart, dpi: int = 100) -> bytes:
+    """Draw a chart with matplotlib's Agg renderer (no pyplot, no global state)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(chart.width_in, chart.row_height_in * chart.nrows + 0.6), dpi=dpi, layout="constrained")
+    axes = fig.subplots(chart.nrows, chart.ncols, squeeze=False, sharex=chart.sharex)
+    scatter = None
+    for ax, panel in zip(axes.flat, chart.panels):
+        legend = False
+        for item in panel.items:
+            if isinstance(item, (Line, Band)) and not _has_data(item):
+                continue
+            if isinstance(item, Line):
+                x, y = _finite_xy(item.x, item.y)
+                ax.plot(x, y, color=item.color, lw=item.width, alpha=item.opacity, ls="--" if item.dash else "-",
+                        marker="o" if item.markers else None, ms=3, label=item.name if item.legend else None)
+                legend |= item.legend
+            elif isinstance(item, Band):
+                x, lo, hi = _finite_xy(item.x, item.low, item.high)
+                ax.fill_between(x, lo, hi, color=item.color, alpha=0.2, lw=0, label=item.name)
+                legend = True
+            elif isinstance(item, HLine):
+                ax.axhline(item.y, color=item.color, ls=":", lw=1.2, label=item.name)
+                legend = True
+            elif isinstance(item, Points):
+                x = np.asarray(item.x)
+                y = np.asarray(item.y, dtype=np.float64)
+                if item.c is None:
+                    ax.scatter(x, y, s=22, color=PALETTE[0])
+                else:
+                    c = np.asarray(item.c, dtype=np.float64)
+                    scatter = ax.scatter(x, y, c=c, s=22, cmap="viridis", vmin=_nanmin(c), vmax=_nanmax(c))
+        if not any(_has_data(i) for i in panel.items):
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="#888888")
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_ylabel(panel.ylabel, fontsize=9)
+        if panel.xlabel:
+            ax.set_xlabel(panel.xlabel, fontsize=9)
+        if panel.xlog:
+            ax.set_xscale("log")
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if legend:
+            ax.legend(fontsize=7, loc="best")
+    for ax in list(axes.flat)[len(chart.panels):]:
+        ax.set_visible(False)
+    if scatter is not None:
+        label = next((i.clabel for p in chart.panels for i in p.items if isinstance(i, Points)), "")
+        fig.colorbar(scatter, ax=axes, label=label, shrink=0.6)
+    fig.suptitle(chart.title, fontsize=11)
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _nanmin(a: np.ndarray) -> float | None:
+    a = a[np.isfinite(a)]
+    return float(a.min()) if a.size else None
+
+
+def _nanmax(a: np.ndarray) -> float | None:
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else None
+
+
+def _json_x(x: np.ndarray) -> list:
+    return [v.item() if hasattr(v, "item") else v for v in x]
+
+
+def render_html(chart: Chart) -> str:
+    """Draw a chart as an interactive plotly page that loads the shared plotly.js (html_page.py)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=chart.nrows, cols=chart.ncols, shared_xaxes=chart.sharex,
+                        subplot_titles=[p.title for p in chart.panels],
+                        vertical_spacing=min(0.12, 0.5 / chart.nrows), horizontal_spacing=0.08)
+    legend = _Legend()
+    for idx, panel in enumerate(chart.panels):
+        row, col = idx // chart.ncols + 1, idx % chart.ncols + 1
+        x_range = _x_range(panel)
+        for item in panel.items:
+            if isinstance(item, (Line, Band)) and not _has_data(item):
+                continue
+            fig.add_trace(_html_trace(item, x_range, legend), row=row, col=col)
+        fig.update_yaxes(title_text=panel.ylabel, row=row, col=col)
+        if panel.xlabel:
+            fig.update_xaxes(title_text=panel.xlabel, row=row, col=col)
+        if panel.xlog:
+            fig.update_xaxes(type="log", row=row, col=col)
+    fig.update_layout(title={"text": chart.title}, template="plotly_white",
+                      height=int(260 * chart.nrows + 120), width=None if chart.ncols == 1 else 420 * chart.ncols,
+                      margin={"l": 60, "r": 30, "t": 80, "b": 50})
+    from slm_lab.analysis.html_page import figure_page
+
+    return figure_page(fig.to_json(), chart.title)
+
+
+class _Legend:
+    """One legend entry per series name across the panels, and one colour bar per chart."""
+
+    def __init__(self) -> None:
+        self.shown: set[str] = set()
+        self.colorbar_done = False
+
+    def once(self, name: str, wanted: bool = True) -> bool:
+        if not wanted or name in self.shown:
+            return False
+        self.shown.add(name)
+        return True
+
+
+def _html_trace(item: Any, x_range: tuple[float, float], legend: _Legend) -> Any:
+    """The plotly trace of one chart item."""
+    import plotly.graph_objects as go
+
+    if isinstance(item, Line):
+        x, y = _finite_xy(item.x, item.y)
+        return go.Scatter(x=_json_x(x), y=y.tolist(), name=item.name, legendgroup=item.name,
+                          showlegend=legend.once(item.name, item.legend), mode="lines+markers" if item.markers else "lines",
+                          opacity=item.opacity, line={"color": item.color, "width": item.width,
+                                                      "dash": "dash" if item.dash else "solid"})
+    if isinstance(item, Band):
+        x, lo, hi = _finite_xy(item.x, item.low, item.high)
+        return go.Scatter(x=_json_x(np.concatenate([x, x[::-1]])), y=np.concatenate([hi, lo[::-1]]).tolist(),
+                          fill="toself", fillcolor=_rgba(item.color, 0.2), line={"width": 0}, hoverinfo="skip",
+                          name=item.name, legendgroup=item.name, showlegend=legend.once(item.name))
+    if isinstance(item, HLine):
+        return go.Scatter(x=list(x_range), y=[item.y, item.y], mode="lines", name=item.name, legendgroup=item.name,
+                          showlegend=legend.once(item.name), line={"color": item.color, "dash": "dot", "width": 1.2})
+    marker: dict[str, Any] = {"size": 8}
+    if item.c is not None:
+        c = np.asarray(item.c, dtype=np.float64)
+        # plotly rejects None in a colour array: show a missing value at the scale's low end
+        low = _nanmin(c) if np.isfinite(c).any() else 0.0
+        marker.update(color=[float(v) if np.isfinite(v) else low for v in c], colorscale="Viridis",
+                      cmin=_nanmin(c), cmax=_nanmax(c), showscale=not legend.colorbar_done,
+                      colorbar={"title": {"text": item.clabel}})
+        legend.colorbar_done = True
+    y = np.asarray(item.y, dtype=np.float64)
+    return go.Scatter(x=_json_x(np.asarray(item.x)), y=[None if not np.isfinite(v) else float(v) for v in y],
+                      mode="markers", name=item.name, showlegend=False, marker=marker,
+                      text=None if item.text is None else [str(t) for t in item.text])
+
+
+def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:
+    """Write `{out_prefix}.png` and `{out_prefix}.html` atomically; returns their paths."""
+    out_prefix = Path(out_prefix)
+    png = out_prefix.with_name(out_prefix.name + ".png")
+    html = out_prefix.with_name(out_prefix.name + ".html")
+    data = render_png(chart)
+    io.atomic_write(png, lambda f: f.write(data), binary=True)
+    from slm_lab.analysis.html_page import ensure_plotly_js
+
+    ensure_plotly_js(html)
+    io.write_text(html, render_html(chart))
+    return png, html
