@@ -119,7 +119,7 @@ def test_the_critic_learns_from_the_other_agents_observations():
     moved = (first_layer(agent.critic).weight.detach() - weights).abs().sum(0)
     # the columns of the other two agents' observations got gradient (bar their always-zero comm entries)
     seen = torch.from_numpy((agent.memory.arrays["critic_states"] != 0).any(axis=(0, 1)))
-    assert seen[OBS:].sum() >= 2 * (OBS - 4) and (moved[OBS:][seen[OBS:]] > 0).all()
+    assert seen[OBS:].sum() >= OBS and (moved[OBS:][seen[OBS:]] > 0).all()
     env_space.close()
 
 
