@@ -154,6 +154,8 @@ def test_shipped_simple_spread_specs_set_the_critics():
     (ppo("joint", shared=True), SPREAD, "net.shared false"),
     ({**ppo("joint"), "memory": {"name": "OnPolicyReplay"}}, SPREAD, "OnPolicyBatchReplay"),
     ({"algorithm": {"name": "DQN", "critic_input": "joint"}, "memory": {"name": "Replay"}}, SPREAD, "critic_input"),
+    ({"algorithm": {"name": "RecurrentPPO", "critic_input": "joint"}, "memory": {"name": "OnPolicyBatchReplay"}}, SPREAD,
+     "RecurrentPPO"),
     ({"algorithm": {"name": "PPO", "critic_body_id": True}, "memory": {"name": "OnPolicyBatchReplay"}}, SPREAD,
      "critic_body_id"),
 ])
