@@ -83,6 +83,28 @@ def _combined_spaces(agent: int, parts: list[tuple[int, list[int]]], envs: list)
     return replace(ref, num_bodies=sum(len(bodies) for _, bodies in parts))
 
 
+def critic_input_dim(agent: int, algo_spec: Any, parts: list[tuple[int, list[int]]], envs: list) -> int | None:
+    """The size of a centralized critic's input (`algorithm.critic_input` "joint" / "state"),
+    None for a critic of the agent's own observations. Only a multi-agent env that offers
+    critic inputs (PettingZoo's parallel API) can give them; all the agent's envs must agree."""
+    kind = getattr(algo_spec, "critic_input", "own")
+    if kind == "own":
+        return None
+    dims = {}
+    for e, _ in parts:
+        env = envs[e]
+        if not hasattr(env, "critic_inputs") or getattr(env, "turn_based", False):
+            raise SpecError(f"agent {agent}: algorithm.critic_input {kind!r} needs a simultaneous multi-agent env "
+                            f"(PettingZoo parallel API); env {e} ({env.spec.name}) is not one")
+        try:
+            dims[e] = env.critic_dim(kind, algo_spec.critic_body_id)
+        except SpecError as err:
+            raise SpecError(f"agent {agent}: algorithm.critic_input {kind!r}: {err}") from None
+    if len(set(dims.values())) > 1:
+        raise SpecError(f"agent {agent}: algorithm.critic_input {kind!r} has sizes {dims} in its envs; one critic cannot take them all")
+    return next(iter(dims.values()))
+
+
 def take_bodies(per_env: np.ndarray, bodies: list[int] | None, width: Any = None) -> np.ndarray:
     """Rows `bodies` (all when None) of an env's batch, cut to an agent's own `width` columns:
     a multi-agent env pads its bodies' observations (and continuous actions) to the widest."""
@@ -151,8 +173,15 @@ class AgentSpace:
             sorted((e, bodies) for (a, e), bodies in self.assignment.items() if a == agent) for agent in range(len(spec.agent))
         ]
         self.agents: list[Algorithm] = []
+        # agents with a centralized critic: (critic_input, critic_body_id); their critic inputs of the states acted on
+        self.critics: dict[int, tuple[str, bool]] = {}
+        self._critic_now: dict[int, np.ndarray] = {}
         for a, agent_spec in enumerate(spec.agent):
             spaces = _combined_spaces(a, self.parts[a], self.envs)
+            critic_dim = critic_input_dim(a, agent_spec.algorithm, self.parts[a], self.envs)
+            if critic_dim is not None:
+                spaces = replace(spaces, critic_dim=critic_dim)
+                self.critics[a] = (agent_spec.algorithm.critic_input, agent_spec.algorithm.critic_body_id)
             # the agent's budget: its share of every env's frames
             max_frame = sum(self.envs[e].clock.max_frame * len(b) // self.envs[e].num_bodies for e, b in self.parts[a])
             try:
@@ -214,9 +243,18 @@ class AgentSpace:
         sp = self.agents[a].spaces
         return None if sp.is_discrete else sp.action_dim
 
+    def _critic_batch(self, a: int, states: dict[int, np.ndarray], global_states: dict[int, Any]) -> np.ndarray:
+        """Agent a's centralized-critic inputs for its bodies, [B, critic_dim], from each env's states."""
+        kind, body_id = self.critics[a]
+        return np.concatenate([self.envs[e].critic_inputs(kind, states[e], global_states[e], body_id)[bodies]
+                               for e, bodies in self.parts[a]])
+
     def act(self, state_space: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """Actions per env, each assembled from the slices its agents chose."""
         self.movers = {e: self.envs[e].active.copy() for e in self.turns}  # who moves on these states
+        for a in self.critics:  # the critic inputs that go with these states, stored at the update
+            now = {e: self.envs[e].global_state() for e, _ in self.parts[a]}
+            self._critic_now[a] = self._critic_batch(a, state_space, now)
         if len(self.agents) == 1 and len(self.envs) == 1:
             return {0: self.agents[0].act(take_bodies(state_space[0], None, self._obs_width(0)))}
         action_space: dict[int, np.ndarray] = {}
@@ -238,13 +276,18 @@ class AgentSpace:
             self.frames[a] += agent.spaces.num_bodies
             obs_w = self._obs_width(a)
             gather = lambda per_env, width=obs_w: self._gather(a, per_env, width)  # noqa: E731
+            extra = {}
+            if a in self.critics:  # (inputs for s, inputs for s'): s' is the final observation on a done step
+                next_critic = self._critic_batch(a, {e: s.next_state for e, s in step_space.items()},
+                                                 {e: s.next_global_state for e, s in step_space.items()})
+                extra["critic"] = (self._critic_now[a], next_critic)
             agent.update(
                 gather(state_space), gather(action_space, self._act_width(a)),
                 gather({e: s.reward for e, s in step_space.items()}),
                 gather({e: s.next_state for e, s in step_space.items()}),
                 gather({e: s.terminated for e, s in step_space.items()}),
                 gather({e: s.truncated for e, s in step_space.items()}),
-                self.frames[a],
+                self.frames[a], **extra,
             )
 
     def _update_turns(self, a: int) -> None:

@@ -15,6 +15,13 @@ with zeros to the largest size so the bodies stack into one [N, obs] array; a le
 group of bodies reads the first `body_spaces(group).obs_dim` columns. Continuous actions
 are given as [N, max act_dim]; extra columns are ignored.
 
+Centralized critics (MAPPO, Yu et al. 2022, "The Surprising Effectiveness of PPO in
+Cooperative Multi-Agent Games"): `critic_inputs` gives each body what a critic that sees
+more than its own observation takes: the joint observation (every agent's, in
+`agent_ids` order, unpadded) or the env's global state (PettingZoo `state()`, when the env
+has a `state_space`), optionally followed by the body's one-hot index. Policies still act
+on their own rows.
+
 Episodes end for all agents together (MPE truncates everyone at `max_cycles`). The adapter
 then resets at once, like Gymnasium's SAME_STEP autoreset: the step hands back the true
 final observations as `next_state` and the next episode's first ones as `state`.
@@ -129,6 +136,10 @@ class PettingZooEnv:
         self.obs_dtype = np.float32
         self.episodes = EpisodeTracker(self.num_bodies)  # all bodies share one episode clock here
         self._seeded = False
+        # which padded columns are real observations: row-major, they flatten to the joint observation
+        self._real_cols = np.arange(self.obs_width)[None, :] < np.array(self._obs_dims)[:, None]
+        self._tracks_state = False  # global states are computed only for a critic that asks for them
+        self._global_state: np.ndarray | None = None
 
     # --- spaces ---------------------------------------------------------------------------
 
@@ -171,6 +182,53 @@ class PettingZooEnv:
             return np.array([rng.integers(0, self.agent_spaces[a].action_dim) for a in self.agent_ids])
         return rng.uniform(self._low, self._high).astype(np.float32)
 
+    # --- centralized critics ---------------------------------------------------------------
+
+    @property
+    def state_dim(self) -> int | None:
+        """The size of the env's global state (PettingZoo `state_space`), None when it has none."""
+        try:
+            space = self.penv.state_space
+        except (AttributeError, NotImplementedError):
+            return None
+        return int(np.prod(space.shape)) if isinstance(space, gym.spaces.Box) else None
+
+    def track_global_state(self) -> int:
+        """From now on every step (and reset) also gives the global state; returns its size."""
+        if self.state_dim is None:
+            raise SpecError(f"env {self.spec.name!r} has no global state (no PettingZoo state_space); "
+                            "use algorithm.critic_input 'joint' (every agent's observation) instead of 'state'")
+        self._tracks_state = True
+        if self._seeded:  # the game is under way: its state goes with the states already handed out
+            self._global_state = self._read_global_state()
+        return self.state_dim
+
+    def global_state(self) -> np.ndarray | None:
+        """The global state that goes with the last `state` handed out (None unless tracked)."""
+        return self._global_state
+
+    def _read_global_state(self) -> np.ndarray | None:
+        return np.asarray(self.penv.state(), dtype=np.float32).reshape(-1) if self._tracks_state else None
+
+    def critic_dim(self, kind: str, body_id: bool) -> int:
+        """The size of one body's critic input of `kind` ("joint" or "state"), id included; asking
+        for a "state" one turns on the tracking of global states (a SpecError when there is none)."""
+        base = sum(self._obs_dims) if kind == "joint" else self.track_global_state()
+        return base + (self.num_bodies if body_id else 0)
+
+    def critic_inputs(self, kind: str, states: np.ndarray, global_state: np.ndarray | None, body_id: bool) -> np.ndarray:
+        """[N, critic_dim]: the same joint observation (from the stacked `states`) or global
+        state for every body, then (with `body_id`) body i's one-hot index, which lets one
+        shared critic tell the bodies apart (MAPPO's agent-specific global state)."""
+        if kind == "joint":
+            shared = states[self._real_cols]
+        elif global_state is None:
+            raise RuntimeError(f"{self.spec.name}: a 'state' critic input before the global state was tracked")
+        else:
+            shared = global_state
+        out = np.broadcast_to(shared.astype(np.float32), (self.num_bodies, shared.shape[0]))
+        return np.concatenate([out, np.eye(self.num_bodies, dtype=np.float32)], axis=1) if body_id else out.copy()
+
     # --- the GymEnv interface ---------------------------------------------------------------
 
     def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -187,6 +245,7 @@ class PettingZooEnv:
         if missing:
             raise SpecError(f"env {self.spec.name!r}: agents {missing} are absent after reset; the lab needs all possible_agents present")
         self.episodes.restart()
+        self._global_state = self._read_global_state()
         return self._stack(obs)
 
     def reset(self) -> np.ndarray:
@@ -215,6 +274,7 @@ class PettingZooEnv:
             truncated |= ~terminated
         done = terminated | truncated
         next_state = self._stack(obs)
+        next_global = self._read_global_state()  # before a reset replaces the game
         n_done = 0
         if done.any():
             if not done.all():
@@ -227,8 +287,9 @@ class PettingZooEnv:
             state = self._reset_env()
         else:
             state = next_state
+            self._global_state = next_global
         self.clock.tick(self.num_bodies, n_done)
-        return StepResult(state, next_state, reward, terminated, truncated)
+        return StepResult(state, next_state, reward, terminated, truncated, self._global_state, next_global)
 
     def state_dict(self) -> dict[str, Any]:
         """The clock and finished-but-unlogged episodes (a PettingZoo env's game cannot be captured: a resume resets it)."""

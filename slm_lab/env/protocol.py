@@ -75,6 +75,8 @@ class BodySpaces:
     # MultiDiscrete actions: the choices of each of the action_dim integer dims; MultiBinary: action_dim bits
     action_nvec: tuple[int, ...] = ()
     action_binary: bool = False
+    # the size of a centralized critic's input (algorithm.critic_input "joint" / "state"); None: own obs
+    critic_dim: int | None = None
 
     @property
     def action_kind(self) -> str:
@@ -98,13 +100,17 @@ class BodySpaces:
 class StepResult:
     """One vector step. `next_state` is what an agent stores as s' (the final obs on done);
     `state` is what it acts on next (the reset obs on done). `terminated` and `truncated` stay
-    apart: a truncated step still bootstraps from `next_state`."""
+    apart: a truncated step still bootstraps from `next_state`. A multi-agent env that tracks
+    its global state for centralized critics (`PettingZooEnv.track_global_state`) also gives
+    the state that goes with `state` and with `next_state` (flat [state_dim], one per env)."""
 
     state: np.ndarray
     next_state: np.ndarray
     reward: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    global_state: np.ndarray | None = None
+    next_global_state: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -79,6 +79,26 @@ def static_body_count(env: Any) -> int | None:
 
 def check_aeb(spec: Any) -> None:
     assign_bodies(spec.body, len(spec.agent), [static_body_count(e) for e in spec.env])
+    check_critic_inputs(spec)
+
+
+def check_critic_inputs(spec: Any) -> None:
+    """A centralized critic (`algorithm.critic_input` other than "own") needs its own net fed
+    from a rollout memory, in PettingZoo envs only (a single-agent env has no other agents to
+    see; whether the env has a global state is known when it starts). Raises ValueError."""
+    for a, agent in enumerate(spec.agent):
+        kind = getattr(agent.algorithm, "critic_input", "own")
+        if kind == "own":
+            continue
+        where = f"agent[{a}].algorithm.critic_input {kind!r}"
+        if agent.net.shared:
+            raise ValueError(f"{where} needs a separate critic: set net.shared false (one trunk cannot take two inputs)")
+        if agent.memory.name != "OnPolicyBatchReplay":
+            raise ValueError(f"{where} needs memory OnPolicyBatchReplay (it stores the critic inputs), not {agent.memory.name}")
+        for pa, e in pairs(spec.body.product, len(spec.agent), len(spec.env), spec.body.custom):
+            if pa == a and spec.env[e].kind != "pettingzoo":
+                raise ValueError(f"{where} needs a PettingZoo multi-agent env; env[{e}] {spec.env[e].name!r} "
+                                 "is single-agent (set critic_input \"own\")")
 
 
 def env_body_count(env: Any) -> int | None:

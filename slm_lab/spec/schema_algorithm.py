@@ -90,11 +90,18 @@ class A2CSpec(_AlgorithmBase):
     val_loss_coef: PositiveFloat = 0.5
     normalize_advantage: bool = False
     gsde: GSDESpec | None = None  # state-dependent exploration noise instead of a state-independent std
+    # what the value function sees (MAPPO, Yu et al. 2022): the body's own observation, every
+    # agent's observation of its PettingZoo env ("joint") or the env's global state ("state");
+    # the policy always acts on the body's own observation
+    critic_input: Literal["own", "joint", "state"] = "own"
+    critic_body_id: bool = False  # append the body's one-hot index to a "joint" / "state" critic input
 
     @model_validator(mode="after")
     def _one_estimator(self) -> "A2CSpec":
         if self.lam is not None and self.num_step_returns is not None:
             raise ValueError("set either lam (GAE) or num_step_returns (n-step), not both")
+        if self.critic_body_id and self.critic_input == "own":
+            raise ValueError("critic_body_id applies to a centralized critic: set critic_input \"joint\" or \"state\"")
         return self
 
 
@@ -130,6 +137,9 @@ class RecurrentPPOSpec(PPOSpec):
 
     @model_validator(mode="after")
     def _sequences_fit(self) -> "RecurrentPPOSpec":
+        if self.critic_input != "own":
+            raise ValueError("critic_input: RecurrentPPO's critic reads its recurrent features; a centralized critic "
+                             "is available for A2C and PPO")
         seq_len = self.seq_len or self.training_frequency
         if self.training_frequency % seq_len:
             raise ValueError(f"seq_len {seq_len} must divide training_frequency {self.training_frequency} "

@@ -23,6 +23,10 @@ class A2C(PolicyGradient):
     `net.shared`: one trunk with policy and value heads; else separate actor and critic nets.
     Trains on a batch rollout (OnPolicyBatchReplay) or on whole episodes (OnPolicyReplay).
     `algorithm.gsde`: state-dependent exploration noise (agent/gsde.py) for continuous actions.
+    `algorithm.critic_input` "joint" / "state": a centralized critic V(x) on every agent's
+    observation or the env's global state x, while the policy acts on the body's own
+    (MAPPO, Yu et al. 2022); the AgentSpace hands x for s and s' to `update`, the memory keeps
+    them as `critic_states` / `critic_next_states` beside the transition.
     """
 
     STATS = (*PolicyGradient.STATS, "policy_loss", "value_loss", "explained_variance")
@@ -31,6 +35,13 @@ class A2C(PolicyGradient):
         super().__init__(spec, spaces, max_frame, seed)
         net_cls = NETS[spec.net.type]
         self.shared = spec.net.shared
+        self.critic_input = getattr(spec.algorithm, "critic_input", "own")  # plugin algorithms may lack the key
+        critic_dim = spaces.obs_dim
+        if self.critic_input != "own":
+            if self.shared or spaces.critic_dim is None or not hasattr(self.memory, "add_extras"):
+                raise SpecError(f"algorithm.critic_input {self.critic_input!r} needs net.shared false, memory "
+                                "OnPolicyBatchReplay and a PettingZoo parallel env that gives the critic inputs")
+            critic_dim = spaces.critic_dim
         gsde = spec.algorithm.gsde
         if gsde is not None:
             if spaces.action_kind != "continuous":
@@ -44,7 +55,7 @@ class A2C(PolicyGradient):
             self.nets = {"net": self.net}
         else:
             self.net = net_cls(spec.net, spaces.obs_dim, [spaces.policy_dim], self.log_std_dim)
-            self.critic = net_cls(spec.net, spaces.obs_dim, [1])
+            self.critic = net_cls(spec.net, critic_dim, [1])
             self.nets = {"net": self.net, "critic": self.critic}
         self.noise: StateDependentNoise | None = None  # gSDE's noise matrices, when algorithm.gsde
         if gsde is not None:  # a submodule of the actor: its optimizer, clip and checkpoints include sigma
@@ -74,14 +85,17 @@ class A2C(PolicyGradient):
         out = self.net(states)
         return out[..., : self.spaces.policy_dim] if self.shared else out
 
-    def policy_and_value(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def policy_and_value(self, states: torch.Tensor, critic_states: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy output on `states` and V on `critic_states` (a centralized critic's
+        inputs; None: the same states)."""
+        critic_states = states if critic_states is None else critic_states
         if self.noise is not None:
             policy, out = self.gsde_policy(states)
-            return policy, out[..., -1] if self.shared else self.critic(states).squeeze(-1)
+            return policy, out[..., -1] if self.shared else self.critic(critic_states).squeeze(-1)
         if self.shared:
             out = self.net(states)
             return out[..., : self.spaces.policy_dim], out[..., -1]
-        return self.net(states), self.critic(states).squeeze(-1)
+        return self.net(states), self.critic(critic_states).squeeze(-1)
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
@@ -100,7 +114,16 @@ class A2C(PolicyGradient):
 
     def next_state_values(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """V(s'_t) for every step of the rollout, [T, B] (a recurrent subclass runs it from each step's hidden state)."""
-        return self.value(batch["next_states"])
+        return self.value(batch.get("critic_next_states", batch["next_states"]))
+
+    def update(self, state, action, reward, next_state, terminated, truncated, frame: int,
+               critic: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Store one step; a centralized critic's inputs for s and s' (`critic`) go beside it."""
+        if self.critic_input != "own":
+            if critic is None:
+                raise ValueError(f"critic_input {self.critic_input!r}: update() needs the critic inputs of s and s'")
+            self.memory.add_extras(critic_states=critic[0], critic_next_states=critic[1])
+        super().update(state, action, reward, next_state, terminated, truncated, frame)
 
     def advantages(self, batch: dict[str, torch.Tensor], values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(advantages, value targets), both [T, B]."""
@@ -126,7 +149,7 @@ class A2C(PolicyGradient):
 
     def train(self) -> TrainStats:
         batch = self.to_device(self.memory.sample())
-        pout, values = self.policy_and_value(batch["states"])
+        pout, values = self.policy_and_value(batch["states"], batch.get("critic_states"))
         adv, targets = self.advantages(batch, values)
         if self.algo_spec.normalize_advantage and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)

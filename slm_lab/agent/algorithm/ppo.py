@@ -46,7 +46,7 @@ class PPO(A2C):
     @torch.no_grad()
     def score_rollout(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Flat [T * B] tensors of what the epochs reuse: states, actions, old log-probs, values, A, targets."""
-        pout, values = self.policy_and_value(batch["states"])
+        pout, values = self.policy_and_value(batch["states"], batch.get("critic_states"))
         old_log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
         self.rollout_entropy = entropy.mean()
         adv, targets = self.advantages(batch, values)
@@ -54,6 +54,8 @@ class PPO(A2C):
             "states": batch["states"], "actions": batch["actions"], "old_log_prob": old_log_prob,
             "old_values": values, "adv": adv, "targets": targets,
         }
+        if "critic_states" in batch:  # a centralized critic's inputs (algorithm.critic_input)
+            flat["critic_states"] = batch["critic_states"]
         return {k: v.flatten(0, 1) for k, v in flat.items()}
 
     def minibatches(self, data: dict[str, torch.Tensor]) -> Iterator[dict[str, torch.Tensor]]:
@@ -69,7 +71,7 @@ class PPO(A2C):
 
     def minibatch_policy_and_value(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The current policy output and values on a minibatch (a recurrent subclass unrolls its sequences)."""
-        return self.policy_and_value(mb["states"])
+        return self.policy_and_value(mb["states"], mb.get("critic_states"))
 
     def train(self) -> TrainStats:
         a = self.algo_spec
