@@ -45,6 +45,24 @@ def test_train_returns_the_run_and_tables_equal_to_its_csvs(tmp_path: Path) -> N
         policy.act(np.zeros(3))
 
 
+def test_the_api_and_the_cli_write_the_same_run(tmp_path: Path) -> None:
+    """One path for both: the same files, and at the same seed the same numbers (timings aside)."""
+    spec_file = tmp_path / "same.json"
+    spec_file.write_text(json.dumps({"same": reinforce_spec(max_frame=400)}))
+    api_run = slm_lab.train(spec_file, data_dir=tmp_path / "api").run_dir
+    env = {**os.environ, "SLM_LAB_DATA_DIR": str(tmp_path / "cli")}
+    done = subprocess.run([str(Path(sys.executable).with_name("slm-lab")), "run", str(spec_file), "same", "train"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (cli_run,) = [p for p in (tmp_path / "cli").iterdir() if p.is_dir()]
+    files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*") if "tensorboard" not in p.parts)
+    assert files(api_run) == files(cli_run)
+    timing = ["wall_t", "fps"]
+    for table in ("session_0/train.csv", "session_0/eval.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(api_run / table).drop(columns=timing),
+                                      pd.read_csv(cli_run / table).drop(columns=timing))
+
+
 def test_train_takes_a_spec_file_a_name_and_overrides(tmp_path: Path) -> None:
     spec_file = tmp_path / "one.json"
     spec_file.write_text(json.dumps({"only": reinforce_spec()}))

@@ -101,7 +101,18 @@ def test_eval_runs_one_greedy_episode_per_eval_body(tmp_path: Path, episodes: in
     agent = AgentSpace(spec, EnvSpace(spec, 0), 0).agents[0]
     env = GymEnv(spec.env[0], 1, num_envs=episodes)
     ret = evaluate(agent, env)
-    assert 8 <= ret <= 500
+    # an untrained greedy net does not balance the pole: CartPole lasts at least 8 steps, and a
+    # near-constant action ends it within a few dozen
+    assert 8 <= ret < 60
+    # the same episodes played here, body by body, each counted up to its first end only
+    replay = GymEnv(spec.env[0], 1, num_envs=episodes)
+    state, returns, running = replay.reset(), np.zeros(episodes), np.ones(episodes, bool)
+    while running.any():
+        step = replay.step(agent.act_greedy(state))
+        returns += np.where(running, step.reward, 0.0)
+        running &= ~(step.terminated | step.truncated)
+        state = step.state
+    assert ret == pytest.approx(returns.mean())
 
 
 def test_torch_threads_sets_the_session_thread_count(tmp_path: Path):

@@ -272,10 +272,18 @@ def test_reward_normalization_scales_rewards_but_returns_stay_raw():
 
 
 def test_atari_reward_clipping_keeps_raw_returns():
-    env = GymEnv(EnvSpec(name="CartPole-v1", num_envs=1, max_frame=10**6, clip_reward=True), seed=0)
+    """Space Invaders pays 5 to 30 points an alien: the agent learns from sign(reward), while the
+    returns the lab records stay the game's own score."""
+    env = GymEnv(EnvSpec(name="ALE/SpaceInvaders-v5", num_envs=2, max_frame=10**6), seed=0)  # Atari: clipped by default
+    rng = np.random.default_rng(0)
     try:
         env.reset()
-        assert "raw_reward" in env.venv.step(np.zeros(1, np.int64))[4]
+        clipped = np.concatenate([env.step(rng.integers(0, env.spaces.action_dim, 2)).reward for _ in range(400)])
+        assert set(np.unique(clipped).tolist()) <= {-1.0, 0.0, 1.0}  # what the agent learns from
+        hits = int((clipped > 0).sum())
+        assert hits > 0, "no alien was hit in 400 random steps"
+        recorded = sum(ret for _, ret, _ in env.drain_finished()) + env.episodes.returns.sum()
+        assert recorded >= 5 * hits  # the game's score: at least 5 points for each hit
     finally:
         env.close()
 
