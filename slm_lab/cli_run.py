@@ -20,6 +20,7 @@ def fail(message: str) -> NoReturn:
 
 
 def stop(message: str, code: int) -> NoReturn:
+    """A run that could not finish: one line on stderr and `code` (1 a fault, 130 interrupted)."""
     typer.echo(f"error: {message}" if code != EXIT_INTERRUPTED else message, err=True)
     raise typer.Exit(code)
 
@@ -78,7 +79,7 @@ Prepared = list[tuple[Any, str, str, str]]  # ((spec, mode), spec file, spec nam
 
 
 def prepare_jobs(spec_file: str | None, spec_name: str | None, mode: str, jobs_file: Path, overrides: list[str],
-                  variables: dict[str, Any]) -> Prepared:
+                 variables: dict[str, Any]) -> Prepared:
     """Every job validated before the first one runs: a typo in the last job costs nothing."""
     if spec_file is None:
         from slm_lab.control.jobs import read_jobs
