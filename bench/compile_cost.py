@@ -11,32 +11,18 @@ the training loop's frames/s (last train.csv row: frame / wall_t) and the final 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from lab_run import run_lab
 
 SPEC = Path(__file__).resolve().parent / "specs" / "zoo.json"
 
 
 def run(case: str, frames: int, compile_: bool, cache: str) -> tuple[float, float, float]:
-    cmd = [str(Path(sys.executable).parent / "slm-lab"), "run", str(SPEC), case, "train",
-           "-s", f"env.0.max_frame={frames}", "-s", f"meta.eval_frequency={frames}", "-s", f"meta.compile={str(compile_).lower()}"]
-    with tempfile.TemporaryDirectory(prefix="slm_compile_") as data:
-        env = {**os.environ, "SLM_LAB_DATA_DIR": data, "SLM_LAB_CACHE_DIR": cache}
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-1500:]}")
-        table = next(Path(data).glob("*/session_0/train.csv"))
-        lines = table.read_text().strip().splitlines()
-        row = dict(zip(lines[0].split(","), lines[-1].split(",")))
-        metrics = json.loads(next(Path(data).glob("*/trial_metrics.json")).read_text())["trial"]
-    return wall, float(row["frame"]) / float(row["wall_t"]), float(metrics.get("final_return", float("nan")))
+    sets = [f"env.0.max_frame={frames}", f"meta.eval_frequency={frames}", f"meta.compile={str(compile_).lower()}"]
+    result = run_lab(SPEC, case, "train", sets, env={"SLM_LAB_CACHE_DIR": cache})
+    return result.wall_s, result.loop_fps, result.final_return
 
 
 def main() -> None:

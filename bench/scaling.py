@@ -15,37 +15,19 @@ search throughput against Ray workers.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+from lab_run import run_lab
 
 SPEC = Path(__file__).resolve().parent / "specs" / "scaling.json"
 NAME = "ppo_cartpole_short"
 
 
 def run(mode: str, sets: list[str]) -> tuple[float, float]:
-    """(whole-process wall time, the first session's training-loop frames/s: its last train.csv
-    row's frame / wall_t; NaN in search mode)."""
-    cmd = [str(Path(sys.executable).parent / "slm-lab"), "run", str(SPEC), NAME, mode]
-    for s in sets:
-        cmd += ["-s", s]
-    with tempfile.TemporaryDirectory(prefix="slm_scaling_") as data:
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env={**os.environ, "SLM_LAB_DATA_DIR": data}, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-1500:]}")
-        tables = sorted(Path(data).glob("*/session_0/train.csv"))
-        loop_fps = math.nan
-        if tables:
-            last = tables[0].read_text().strip().splitlines()
-            row = dict(zip(last[0].split(","), last[-1].split(",")))
-            loop_fps = float(row["frame"]) / float(row["wall_t"])
-    return wall, loop_fps
+    """(whole-process wall time, the first session's training-loop frames/s; NaN in search mode)."""
+    result = run_lab(SPEC, NAME, mode, sets)
+    return result.wall_s, result.loop_fps
 
 
 def main() -> None:

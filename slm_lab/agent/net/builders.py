@@ -28,6 +28,33 @@ def fc_layers(in_dim: int, hid_layers: Iterable[int], activation: str) -> tuple[
     return nn.Sequential(*layers), in_dim
 
 
+def conv_layers(in_shape: tuple[int, int, int], conv_hid_layers: Iterable[Iterable[int]], activation: str) -> tuple[nn.Sequential, int]:
+    """Conv2d + activation for each (out_channels, kernel, stride), flattened; the stack and the
+    size it ends with on a [C, H, W] input. Raises ValueError when the layers shrink the image
+    to nothing."""
+    convs: list[nn.Module] = []
+    channels = in_shape[0]
+    for out_channels, kernel, stride in conv_hid_layers:
+        convs += [nn.Conv2d(channels, out_channels, kernel, stride), ACTIVATIONS[activation]()]
+        channels = out_channels
+    stack = nn.Sequential(*convs, nn.Flatten())
+    with torch.no_grad():
+        try:
+            return stack, stack(torch.zeros(1, *in_shape)).shape[-1]
+        except RuntimeError:
+            raise ValueError(f"conv layers shrink {list(in_shape)} to nothing") from None
+
+
+def init_conv_orthogonal(module: nn.Module) -> None:
+    """Orthogonal init (ReLU gain) of every Conv2d in `module`, zero biases (init_layers covers
+    Linear layers only)."""
+    gain = nn.init.calculate_gain("relu")
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.orthogonal_(m.weight, gain)
+            nn.init.zeros_(m.bias)
+
+
 def init_layers(module: nn.Module, init_fn: str, activation: str) -> None:
     """Initialize Linear weights; biases start at zero."""
     if init_fn == "default":

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, fc_layers, init_layers
+from slm_lab.agent.net.builders import conv_layers, fc_layers, init_conv_orthogonal, init_layers
 from slm_lab.agent.net.mlp import build_head, obs_shape
 from slm_lab.spec.errors import SpecError
 from slm_lab.spec.schema import ConvNetSpec
@@ -28,28 +28,16 @@ class ConvNet(nn.Module):
         self.in_shape = obs_shape(in_dim)
         if len(self.in_shape) != 3:
             raise SpecError(f"ConvNet takes image observations [channels, height, width], not shape {self.in_shape}: use net.type MLPNet")
-        act = ACTIVATIONS[spec.hid_layers_activation]
-        convs: list[nn.Module] = []
-        channels = self.in_shape[0]
-        for out_channels, kernel, stride in spec.conv_hid_layers:
-            convs += [nn.Conv2d(channels, out_channels, kernel, stride), act()]
-            channels = out_channels
-        self.conv = nn.Sequential(*convs, nn.Flatten())
-        with torch.no_grad():
-            try:
-                dim = self.conv(torch.zeros(1, *self.in_shape)).shape[-1]
-            except RuntimeError:
-                raise SpecError(f"net.conv_hid_layers {spec.conv_hid_layers} shrink an image of shape {self.in_shape} to nothing") from None
+        try:
+            self.conv, dim = conv_layers(self.in_shape, spec.conv_hid_layers, spec.hid_layers_activation)
+        except ValueError:
+            raise SpecError(f"net.conv_hid_layers {spec.conv_hid_layers} shrink an image of shape {self.in_shape} to nothing") from None
         self.fc, dim = fc_layers(dim, spec.fc_hid_layers, spec.hid_layers_activation)
         self.out_dims = list(out_dims)
         self.head = build_head(dim, out_dims, spec.dueling)
         init_layers(self, spec.init_fn, spec.hid_layers_activation)
-        if spec.init_fn == "orthogonal":  # init_layers covers Linear layers only
-            gain = nn.init.calculate_gain("relu")
-            for m in self.conv.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.orthogonal_(m.weight, gain)
-                    nn.init.zeros_(m.bias)
+        if spec.init_fn == "orthogonal":
+            init_conv_orthogonal(self.conv)
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
         self.bf16 = spec.bf16
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from slm_lab.agent.net.builders import ACTIVATIONS, fc_layers, init_layers
+from slm_lab.agent.net.builders import ACTIVATIONS, conv_layers, fc_layers, init_conv_orthogonal, init_layers
 from slm_lab.agent.net.mlp import build_head
 from slm_lab.env.protocol import ObsEntry, ObsLayout
 from slm_lab.spec.errors import SpecError
@@ -34,20 +34,12 @@ class ImageEncoder(nn.Module):
     def __init__(self, entry: ObsEntry, spec: MultiInputNetSpec) -> None:
         super().__init__()
         self.entry, self.chw = entry, chw_shape(entry)
-        act = ACTIVATIONS[spec.hid_layers_activation]
-        convs: list[nn.Module] = []
-        channels = self.chw[0]
-        for out_channels, kernel, stride in spec.conv_hid_layers:
-            convs += [nn.Conv2d(channels, out_channels, kernel, stride), act()]
-            channels = out_channels
-        self.conv = nn.Sequential(*convs, nn.Flatten())
-        with torch.no_grad():
-            try:
-                dim = self.conv(torch.zeros(1, *self.chw)).shape[-1]
-            except RuntimeError:
-                raise SpecError(f"net.conv_hid_layers {spec.conv_hid_layers} shrink observation entry '{entry.name}' "
-                                f"of shape {list(entry.shape)} to nothing") from None
-        self.project = nn.Sequential(nn.Linear(dim, spec.image_features), act())
+        try:
+            self.conv, dim = conv_layers(self.chw, spec.conv_hid_layers, spec.hid_layers_activation)
+        except ValueError:
+            raise SpecError(f"net.conv_hid_layers {spec.conv_hid_layers} shrink observation entry '{entry.name}' "
+                            f"of shape {list(entry.shape)} to nothing") from None
+        self.project = nn.Sequential(nn.Linear(dim, spec.image_features), ACTIVATIONS[spec.hid_layers_activation]())
         self.out_dim = spec.image_features
 
     def forward(self, flat: torch.Tensor) -> torch.Tensor:
@@ -92,11 +84,8 @@ class MultiInputNet(nn.Module):
         self.out_dims = [d * atoms for d in out_dims]
         self.head = build_head(dim, out_dims, spec.dueling, atoms)
         init_layers(self, spec.init_fn, spec.hid_layers_activation)
-        if spec.init_fn == "orthogonal":  # init_layers covers Linear layers only
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.orthogonal_(m.weight, nn.init.calculate_gain("relu"))
-                    nn.init.zeros_(m.bias)
+        if spec.init_fn == "orthogonal":
+            init_conv_orthogonal(self)
         self.log_std = nn.Parameter(torch.zeros(log_std_dim)) if log_std_dim else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
