@@ -22,22 +22,27 @@ class LabRun:
     final_return: float
 
 
-def run_lab(spec_file: Path, name: str, mode: str, sets: list[str], env: dict[str, str] | None = None) -> LabRun:
+def run_lab(spec_file: Path, name: str, mode: str, sets: list[str], env: dict[str, str] | None = None,
+            keep_dir: Path | None = None) -> LabRun:
+    """Run and time one command; its data dir is thrown away unless `keep_dir` names one to keep."""
+    with tempfile.TemporaryDirectory(prefix="slm_bench_") as scratch:
+        return _run(spec_file, name, mode, sets, env or {}, Path(keep_dir or scratch))
+
+
+def _run(spec_file: Path, name: str, mode: str, sets: list[str], env: dict[str, str], data: Path) -> LabRun:
     cmd = [str(Path(sys.executable).parent / "slm-lab"), "run", str(spec_file), name, mode]
     for s in sets:
         cmd += ["-s", s]
-    with tempfile.TemporaryDirectory(prefix="slm_bench_") as data:
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env={**os.environ, **(env or {}), "SLM_LAB_DATA_DIR": data}, capture_output=True,
-                              text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-1500:]}")
-        loop_fps = final = math.nan
-        if tables := sorted(Path(data).glob("*/session_0/train.csv")):
-            lines = tables[0].read_text().strip().splitlines()
-            row = dict(zip(lines[0].split(","), lines[-1].split(",")))
-            loop_fps = float(row["frame"]) / float(row["wall_t"])
-        if metrics := sorted(Path(data).glob("*/trial_metrics.json")):
-            final = float(json.loads(metrics[0].read_text())["trial"].get("final_return", math.nan))
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env={**os.environ, **env, "SLM_LAB_DATA_DIR": str(data)}, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-1500:]}")
+    loop_fps = final = math.nan
+    if tables := sorted(data.glob("*/session_0/train.csv")):
+        lines = tables[0].read_text().strip().splitlines()
+        row = dict(zip(lines[0].split(","), lines[-1].split(",")))
+        loop_fps = float(row["frame"]) / float(row["wall_t"])
+    if metrics := sorted(data.glob("*/trial_metrics.json")):
+        final = float(json.loads(metrics[0].read_text())["trial"].get("final_return", math.nan))
     return LabRun(wall, loop_fps, final)

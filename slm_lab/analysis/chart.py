@@ -131,9 +131,14 @@ def _rgba(color: str, alpha: float) -> str:
 def render_png(chart: Chart, dpi: int = 100) -> bytes:
     """Draw a chart with matplotlib's Agg renderer (no pyplot, no global state)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
-    fig = Figure(figsize=(chart.width_in, chart.row_height_in * chart.nrows + 0.6), dpi=dpi, layout="constrained")
-    axes = fig.subplots(chart.nrows, chart.ncols, squeeze=False, sharex=chart.sharex)
+    width, height = chart.width_in, chart.row_height_in * chart.nrows + 0.6
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    # Fixed margins in inches, not matplotlib's constrained layout: that solver measured every
+    # tick label twice and took half of each PNG's drawing time (~0.35 s of 0.7 s per graph).
+    axes = fig.subplots(chart.nrows, chart.ncols, squeeze=False, sharex=chart.sharex,
+                        gridspec_kw=_margins(width, height, chart))
     scatter = None
     for ax, panel in zip(axes.flat, chart.panels):
         legend = False
@@ -143,7 +148,7 @@ def render_png(chart: Chart, dpi: int = 100) -> bytes:
             if isinstance(item, Line):
                 x, y = _finite_xy(item.x, item.y)
                 ax.plot(x, y, color=item.color, lw=item.width, alpha=item.opacity, ls="--" if item.dash else "-",
-                        marker="o" if item.markers else None, ms=3, label=item.name if item.legend else None)
+                        marker="o" if item.markers or len(x) == 1 else None, ms=3, label=item.name if item.legend else None)
                 legend |= item.legend
             elif isinstance(item, Band):
                 x, lo, hi = _finite_xy(item.x, item.low, item.high)
@@ -168,6 +173,7 @@ def render_png(chart: Chart, dpi: int = 100) -> bytes:
             ax.set_xlabel(panel.xlabel, fontsize=9)
         if panel.xlog:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short decade overlap
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         if legend:
@@ -181,6 +187,19 @@ def render_png(chart: Chart, dpi: int = 100) -> bytes:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _margins(width: float, height: float, chart: Chart) -> dict[str, float]:
+    """Subplot margins as figure fractions from fixed sizes in inches: room for the y label and
+    tick labels on the left, the suptitle and a panel title on top, tick and x labels below."""
+    nrows, ncols = chart.nrows, chart.ncols
+    inner_xlabels = any(p.xlabel for p in chart.panels[:-ncols])  # rows above the last one label their x too
+    left, right, top, bottom, col_gap = 0.8, 0.2, 0.7, 0.5, 0.8
+    row_gap = 0.9 if inner_xlabels else 0.65
+    panel_h = (height - top - bottom - row_gap * (nrows - 1)) / nrows
+    panel_w = (width - left - right - col_gap * (ncols - 1)) / ncols
+    return {"left": left / width, "right": 1 - right / width, "top": 1 - top / height, "bottom": bottom / height,
+            "hspace": row_gap / panel_h, "wspace": col_gap / panel_w}
 
 
 def _nanmin(a: np.ndarray) -> float | None:
