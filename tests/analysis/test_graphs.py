@@ -157,3 +157,23 @@ def test_tables_with_nan_everywhere_still_draw():
     assert charts.render_png(chart)[:4] == b"\x89PNG"
     assert "Plotly.newPlot" in charts.render_html(chart)
     assert all(not any(charts._has_data(i) for i in p.items) for p in chart.panels)  # each panel says "no data"
+
+
+def _pixels_of(png: bytes, rgb: tuple[int, int, int]) -> int:
+    import io
+
+    from matplotlib.image import imread
+
+    img = (imread(io.BytesIO(png))[..., :3] * 255).round().astype(int)
+    return int((np.abs(img - np.array(rgb)).sum(axis=-1) < 30).sum())
+
+
+def test_a_line_of_one_point_is_drawn_and_panels_stay_inside_the_figure():
+    """A trial with one eval has a one-point curve: drawn as a line alone it would be invisible."""
+    lone = charts.Line(np.array([5000.0]), np.array([100.0]), "eval", color="#ff0000", legend=False)
+    panels = [charts.Panel("eval", "return", "frames", items=[lone]),
+              charts.Panel("other", "return", "frames", items=[charts.Line(np.arange(3.0), np.arange(3.0), "l")])]
+    chart = charts.Chart("one point", panels, ncols=2, sharex=False, width_in=8.0)
+    assert _pixels_of(charts.render_png(chart), (255, 0, 0)) > 5
+    margins = charts._margins(chart.width_in, chart.row_height_in * chart.nrows + 0.6, chart)
+    assert 0 < margins["left"] < margins["right"] < 1 and 0 < margins["bottom"] < margins["top"] < 1
