@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 
 SLM_LAB = str(Path(sys.executable).parent / "slm-lab")
@@ -246,6 +247,6 @@ def test_the_sweep_is_wide():
 ])
 def test_the_console_script_answers_the_same(args: list[str], fragment: str, files: dict[str, Path], isolated_dirs: Path):
     result = subprocess.run([SLM_LAB, *[_fill(a, files) for a in args]], capture_output=True, text=True,
-                            env=os.environ.copy(), timeout=120)
+                            env=os.environ.copy(), timeout=PROGRESS_TIMEOUT_S)
     assert_one_line_error(result.returncode, result.stderr, fragment, isolated_dirs)
     assert result.stdout == ""

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 
 SLM_LAB = str(Path(sys.executable).parent / "slm-lab")
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, cwd=cwd, env=os.environ.copy(), timeout=300)
+    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, cwd=cwd, env=os.environ.copy(), timeout=PROGRESS_TIMEOUT_S)
 
 
 def assert_bad_input(result: subprocess.CompletedProcess, fragment: str, data_dir: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from test_bad_input import SLM_LAB, run_cli
 
@@ -280,7 +281,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec_file = write_spec_file(root / "s.json", {"ok": good_raw()})
     env = {**os.environ, "SLM_LAB_DATA_DIR": str(root / "data"), "SLM_LAB_CACHE_DIR": str(root / "cache")}
     result = subprocess.run([SLM_LAB, "run", str(spec_file), "ok", "train"], env=env, capture_output=True, text=True,
-                            timeout=300)
+                            timeout=PROGRESS_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     return next(p for p in (root / "data").iterdir() if p.is_dir())  # the data dir also holds plotly.js
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control import ops
 from slm_lab.lib import config, pids
@@ -20,7 +21,7 @@ SLM_LAB = str(Path(sys.executable).parent / "slm-lab")
 
 
 def cli(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, cwd=cwd, env=os.environ.copy(), timeout=300, **kw)
+    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, cwd=cwd, env=os.environ.copy(), timeout=PROGRESS_TIMEOUT_S, **kw)
 
 
 def spec_raw(max_frame: int, max_session: int = 1, num_envs: int = 2) -> dict:
@@ -37,7 +38,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(check, timeout: float = 90.0, what: str = "condition") -> None:
+def wait_for(check, timeout: float = PROGRESS_TIMEOUT_S, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -67,10 +68,10 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         result = cli("kill", "--yes")
         assert result.returncode == 0, result.stderr
         assert f"stopped trial {run.pid}" in result.stdout
-        run.wait(timeout=30)
+        run.wait(timeout=120)
         for p in listed:  # every listed process is gone, and the group has no survivor (the manager included)
-            wait_for(lambda p=p: not alive(p.pid), timeout=15, what=f"{p.kind} {p.pid} to stop")
-        wait_for(lambda: _group_gone(run.pid), timeout=15, what="the run's process group to empty")
+            wait_for(lambda p=p: not alive(p.pid), timeout=PROGRESS_TIMEOUT_S, what=f"{p.kind} {p.pid} to stop")
+        wait_for(lambda: _group_gone(run.pid), timeout=PROGRESS_TIMEOUT_S, what="the run's process group to empty")
         assert bystander.poll() is None, "a process whose pid file did not match was signalled"
         assert not list(pids.pid_dir().glob("*.json")), "pid files left behind"
         assert not pids.is_locked(run_dir)
@@ -168,10 +169,10 @@ def test_sync_copies_new_and_changed_files_and_watches(tmp_path: Path, isolated_
                              stderr=subprocess.PIPE, text=True)
     try:
         (run / "session_0" / "eval.csv").write_text("frame\n1000\n")
-        wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), timeout=60, what="the watch to copy")
+        wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), timeout=PROGRESS_TIMEOUT_S, what="the watch to copy")
     finally:
         watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=30)
+        out, err = watch.communicate(timeout=PROGRESS_TIMEOUT_S)
     assert watch.returncode == 0 and "sync stopped" in out, out + err
     assert "Traceback" not in err
 

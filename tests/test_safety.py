@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import REPO, tiny_spec, write_spec_file
 from slm_lab.control.session import load_checkpoint
 from slm_lab.spec.errors import SpecError
@@ -38,7 +39,7 @@ def good_raw(**meta) -> dict:
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=300)
+    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=PROGRESS_TIMEOUT_S)
 
 
 def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, isolated_dirs: Path):

@@ -26,7 +26,7 @@ from slm_lab.control.session import ProgressFn, Session, SessionDiverged, run_se
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name, team_name
 from slm_lab.lib.logger import get_logger, log_to_file
-from slm_lab.lib.signals import ignore_interrupts, stop_signals
+from slm_lab.lib.signals import defer_interrupts, ignore_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
 from slm_lab.lib.spawn import clean_main
 from slm_lab.spec.schema import Spec
@@ -188,7 +188,7 @@ class Trial:
         with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
             manager.start(_helper_process_init)
         interrupted: list[int] = []
-        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts) as pool, \
+        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=defer_interrupts) as pool, \
                 stop_signals() as stop:
             updates = manager.Queue()
             queued = list(range(len(dirs)) if todo is None else todo)

@@ -4,6 +4,9 @@ Inside `stop_signals()` the first SIGINT or SIGTERM only sets `requested` (and r
 one came); the code that holds it polls the flag where its state is whole (a session between
 two steps, a trial between two polls of its sessions) and stops there, keeping a checkpoint.
 A second signal raises KeyboardInterrupt at once, for a user who will not wait.
+A pool worker (`defer_interrupts`) keeps a stop that comes before its session's region is in
+place (while the session still builds its env and agent), so the region starts stopped: a
+forwarded stop is never lost to a slow start.
 Handlers can only be installed in a process's main thread; elsewhere this does nothing.
 """
 
@@ -33,6 +36,12 @@ class StopRequest:
             raise KeyboardInterrupt
         self.signum = signum
 
+    def _keep(self, signum: int, frame: Any) -> None:
+        self.signum = self.signum or signum
+
+
+_deferred = StopRequest()  # a stop this process got outside any stop_signals() region
+
 
 @contextmanager
 def stop_signals() -> Iterator[StopRequest]:
@@ -41,6 +50,7 @@ def stop_signals() -> Iterator[StopRequest]:
         yield stop
         return
     previous = {s: signal.signal(s, stop._handle) for s in STOP_SIGNALS}
+    stop.signum, _deferred.signum = _deferred.signum, None  # a stop kept from before the region
     try:
         yield stop
     finally:
@@ -52,6 +62,13 @@ def ignore_interrupts() -> None:
     """For helper processes (a pool's idle workers, the progress manager): the terminal's Ctrl-C
     reaches every process of the group, and these must outlive it until their parent is done."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def defer_interrupts() -> None:
+    """For a pool's session workers: like `ignore_interrupts`, the worker outlives a Ctrl-C, but
+    the stop is kept for the next stop_signals() region instead of dropped. A stop forwarded while
+    a session still builds (seconds on a loaded machine) then stops it at its first safe point."""
+    signal.signal(signal.SIGINT, _deferred._keep)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

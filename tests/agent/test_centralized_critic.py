@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.aeb import AgentSpace, EnvSpace
 from slm_lab.control.session import Session, load_checkpoint
 from slm_lab.env import make_env
@@ -180,7 +181,7 @@ def test_check_refuses_a_centralized_critic_on_a_gymnasium_env_with_exit_2(tmp_p
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"bad": {"agent": [ppo("joint")], "env": [{"name": "CartPole-v1", "max_frame": 100}]}}))
     cli = str(Path(sys.executable).parent / "slm-lab")
-    result = subprocess.run([cli, "check", str(path)], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    result = subprocess.run([cli, "check", str(path)], capture_output=True, text=True, env=os.environ.copy(), timeout=PROGRESS_TIMEOUT_S)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "critic_input 'joint' needs a PettingZoo multi-agent env" in result.stderr
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.analysis import baseline
 from slm_lab.analysis.baseline import cache_key, random_baseline
 from slm_lab.spec.schema import EnvSpec
@@ -135,7 +136,7 @@ def test_clear_baselines_command_removes_the_measured_cache(_isolated_cache, tmp
     slm_lab = str(Path(sys.executable).parent / "slm-lab")
     env = {**os.environ, "SLM_LAB_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run([slm_lab, "clear", "--baselines"], capture_output=True, text=True, env=env, cwd=tmp_path,
-                            timeout=120)
+                            timeout=PROGRESS_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     assert not cache_file.exists()
     assert baseline.SHIPPED_FILE.is_file()  # the shipped table is part of the lab, not a cache

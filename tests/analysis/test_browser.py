@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from process_helpers import PROGRESS_TIMEOUT_S
 from analysis_helpers import assert_png
 
 from slm_lab.analysis import session_end, trial_end
@@ -32,7 +33,7 @@ def chromium(tmp_path):
         cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
                *args, url]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=PROGRESS_TIMEOUT_S, cwd=tmp_path)
 
     return run
 

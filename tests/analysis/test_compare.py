@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from process_helpers import PROGRESS_TIMEOUT_S
 from analysis_helpers import assert_png, make_spec
 from scipy.stats import mannwhitneyu
 
@@ -189,7 +190,7 @@ def test_compare_refuses_folders_it_cannot_read(tmp_path, make_trial):
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=env, timeout=PROGRESS_TIMEOUT_S)
 
 
 def test_compare_command_on_two_real_short_trials(tmp_path):

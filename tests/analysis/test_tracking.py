@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analysis_helpers import make_spec
+from process_helpers import PROGRESS_TIMEOUT_S
 
 from slm_lab.analysis import tracking
 from slm_lab.analysis.report import session_end, trial_end
@@ -106,7 +107,7 @@ def test_wandb_offline_run_holds_the_spec_and_the_scalars(tmp_path, make_trial, 
     folder = done["wandb"]
     assert folder.parent == tmp_path / "data" / "wandb" and folder.name.startswith("offline-run-")
     # wandb's service process may still be writing the file when finish() returns: wait for its exit record
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PROGRESS_TIMEOUT_S
     while True:
         records = read_wandb_records(next(folder.glob("run-*.wandb")))
         if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import slm_lab
+from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.spec.errors import SpecError
 from spec_helpers import tiny_spec
 
@@ -52,7 +53,7 @@ def test_the_api_and_the_cli_write_the_same_run(tmp_path: Path) -> None:
     api_run = slm_lab.train(spec_file, data_dir=tmp_path / "api").run_dir
     env = {**os.environ, "SLM_LAB_DATA_DIR": str(tmp_path / "cli")}
     done = subprocess.run([str(Path(sys.executable).with_name("slm-lab")), "run", str(spec_file), "same", "train"],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=PROGRESS_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
     (cli_run,) = [p for p in (tmp_path / "cli").iterdir() if p.is_dir()]
     files = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*") if "tensorboard" not in p.parts)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control.benchmark import benchmark_markdown, load_references, prepare_benchmark, reference_key
 from slm_lab.spec.errors import SpecError
@@ -27,7 +28,7 @@ def bench_spec(envs: list, **meta) -> dict:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=400)
+    return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=PROGRESS_TIMEOUT_S)
 
 
 def table_rows(markdown: str) -> dict[str, dict[str, str]]:

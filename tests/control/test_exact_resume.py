@@ -19,6 +19,7 @@ from typing import Callable
 import pandas as pd
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec
 from slm_lab.analysis import random_baseline
 from slm_lab.control import resume
@@ -122,7 +123,7 @@ def test_a_run_killed_at_random_moments_resumes_to_the_uninterrupted_tables(fami
         # once this attempt has checkpointed fresh progress (so the chain moves on, whatever the
         # machine's load), a random moment within the next stretch of training, evaluating,
         # appending rows, checkpointing or finishing
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PROGRESS_TIMEOUT_S
         while stamp(ckpt) == before and running(pid) and time.monotonic() < deadline:
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.35 * (last - first)))

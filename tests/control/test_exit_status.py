@@ -7,16 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from process_helpers import PROGRESS_TIMEOUT_S, running, wait_for
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.lib.seeding import derive_seed
 
 SLM_LAB = str(Path(sys.executable).parent / "slm-lab")
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: float = PROGRESS_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
 
 
@@ -38,7 +38,7 @@ def test_a_trial_with_a_failed_session_exits_1_and_lists_it(tmp_path: Path, isol
     spec = write_spec_file(tmp_path / "spec.json", {"diverge": raw})
     env = {**os.environ, "PYTHONPATH": f"{Path(__file__).resolve().parents[1]}:{os.environ.get('PYTHONPATH', '')}"}
     result = subprocess.run([SLM_LAB, "run", str(spec), "diverge", "train"], capture_output=True, text=True,
-                            timeout=300, env=env)
+                            timeout=PROGRESS_TIMEOUT_S, env=env)
     assert result.returncode == 1, result.stderr
     failed = [line for line in result.stderr.splitlines() if line.startswith("failed:  ")]
     assert len(failed) == 1 and failed[0].startswith("failed:  session 1: diverged at frame"), result.stderr
@@ -48,19 +48,12 @@ def test_a_trial_with_a_failed_session_exits_1_and_lists_it(tmp_path: Path, isol
 def test_sigterm_stops_at_a_safe_point_exits_130_and_train_at_resumes_to_exit_0(tmp_path: Path, isolated_dirs: Path):
     # three sessions on at most two workers: the third must not start after the stop
     spec = write_spec_file(tmp_path / "spec.json", {"long": ppo_raw(400_000, 3)})
-    proc = subprocess.Popen([SLM_LAB, "run", str(spec), "long", "train"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 240
-    run_dir = None
-    while time.monotonic() < deadline:
-        runs = list(isolated_dirs.glob("long_*"))
-        if runs and (runs[0] / "session_0" / "train.csv").is_file():
-            run_dir = runs[0]
-            break
-        time.sleep(0.5)
-    assert run_dir is not None, "the run never wrote its first row"
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=240)
+    with running([SLM_LAB, "run", str(spec), "long", "train"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True, env=os.environ.copy()) as proc:
+        run_dir = wait_for(lambda: next((r for r in isolated_dirs.glob("long_*") if (r / "session_0" / "train.csv").is_file()), None),
+                           "the run's first row", proc=proc)
+        proc.send_signal(signal.SIGTERM)  # to the run only, as `kill PID` or a scheduler does
+        out, err = proc.communicate(timeout=PROGRESS_TIMEOUT_S)
     assert proc.returncode == 130, err
     assert "Resume it with: slm-lab run" in err and f"train@{run_dir}" in err, err
     assert "Traceback" not in err and "leaked semaphore" not in err, err

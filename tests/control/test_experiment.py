@@ -20,6 +20,7 @@ from typing import Iterator
 import pandas as pd
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.spec.loader import load_spec
 
@@ -37,7 +38,7 @@ def a2c_spec(max_frame: int = 2000, **meta) -> dict:
     return raw
 
 
-def cli(*args: str, env: dict | None = None, timeout: int = 400) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None, timeout: float = PROGRESS_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
                           timeout=timeout)
 
@@ -94,7 +95,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     head = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     address = f"127.0.0.1:{ports['port']}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + PROGRESS_TIMEOUT_S
         while subprocess.run([str(BIN / "ray"), "status", "--address", address], capture_output=True, env=env).returncode:
             assert head.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.5)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from test_bad_input import run_cli
 
@@ -80,7 +81,7 @@ def test_run_folders_made_at_once_by_many_processes_never_collide(tmp_path: Path
     procs = [ctx.Process(target=_make_dirs, args=(str(tmp_path), 20, start, out)) for _ in range(8)]
     for p in procs:
         p.start()
-    results = [out.get(timeout=60) for _ in procs]
+    results = [out.get(timeout=PROGRESS_TIMEOUT_S) for _ in procs]
     for p in procs:
         p.join(timeout=30)
     made = [d for ds, _ in results for d in ds]
@@ -144,7 +145,7 @@ def test_a_runs_spec_json_reruns_as_it_is_without_a_name(tmp_path: Path, isolate
         _strict(path.read_text())
 
 
-def _wait_for(predicate, timeout: float = 120.0, what: str = "") -> None:
+def _wait_for(predicate, timeout: float = PROGRESS_TIMEOUT_S, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -165,7 +166,7 @@ def test_sigterm_stops_a_trial_like_ctrl_c_and_says_how_to_resume(tmp_path: Path
         _wait_for(lambda: len(list(isolated_dirs.glob("*/session_*/model/checkpoint.pt"))) == 2, what="checkpoints")
         run_dir = next(p for p in isolated_dirs.iterdir() if p.is_dir())
         run.send_signal(signal.SIGTERM)  # to the run only, as `kill PID` or a scheduler does
-        _, err = run.communicate(timeout=60)
+        _, err = run.communicate(timeout=PROGRESS_TIMEOUT_S)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
@@ -207,7 +208,7 @@ def test_kill_stops_only_this_data_dirs_runs_asks_first_and_takes_descendants(tm
         code, out, err = run_cli(["kill", "--yes"], capsys)
         assert code == 0, err
         assert f"stopped experiment {ours.pid}" in out
-        ours.wait(timeout=20)
+        ours.wait(timeout=PROGRESS_TIMEOUT_S)
         _wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
                   20, "the child to stop")
         assert theirs.poll() is None, "a run of another data dir was stopped"

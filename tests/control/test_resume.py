@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.agent.memory.replay import Replay
 from slm_lab.control import resume
@@ -265,7 +266,7 @@ def _latest_checkpoint_frame(run_dir: Path) -> int:
     return best
 
 
-def _kill_after_progress(cmd: list[str], env: dict, run_dir_of, delay: float, timeout: float = 60.0) -> Path | None:
+def _kill_after_progress(cmd: list[str], env: dict, run_dir_of, delay: float, timeout: float = PROGRESS_TIMEOUT_S) -> Path | None:
     """Start `cmd` in its own process group, wait until this attempt checkpointed new progress
     (or finished training), sleep `delay`, then SIGKILL the whole group. Returns the run dir."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -287,7 +288,7 @@ def _kill_after_progress(cmd: list[str], env: dict, run_dir_of, delay: float, ti
             pass
         proc.wait()
     # every process of the group is gone: a spawned session would otherwise still write
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             os.killpg(proc.pid, 0)
@@ -318,7 +319,7 @@ def test_sigkilled_runs_resume_to_a_complete_consistent_folder(tmp_path: Path, i
         _kill_after_progress([SLM_LAB, "run", str(spec_file), "crash", f"train@{run_dir}"], env, lambda: run_dir,
                              rng.uniform(0, 2.5))
     done = subprocess.run([SLM_LAB, "run", str(spec_file), "crash", "train@latest"], env=env, capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=PROGRESS_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [p.name for p in isolated_dirs.iterdir() if p.is_dir()] == [run_dir.name]  # resumed in place, no new run
 

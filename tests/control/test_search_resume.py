@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control.run import prepare
 from slm_lab.lib import pids
@@ -40,7 +41,7 @@ def search_raw(name: str = "sr", max_trial: int = 3) -> dict:
     return raw
 
 
-def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout: float = PROGRESS_TIMEOUT_S) -> subprocess.CompletedProcess:
     return subprocess.run([SLM_LAB, *args], capture_output=True, text=True, env=os.environ.copy(), timeout=timeout)
 
 
@@ -55,7 +56,7 @@ def record_row(exp: Path, index: int) -> dict | None:
     return json.loads(path.read_text()).get("row") if path.is_file() else None
 
 
-def kill_mid_search(cmd: list[str], data: Path, sig: int = signal.SIGKILL, timeout: float = 120.0) -> Path:
+def kill_mid_search(cmd: list[str], data: Path, sig: int = signal.SIGKILL, timeout: float = PROGRESS_TIMEOUT_S) -> Path:
     """Run `cmd` in its own process group; once trial 0 has its result recorded and trial 1 its
     first checkpoint, send `sig` to the group (SIGINT: what Ctrl-C in a terminal does). Returns
     the experiment folder once no process holds it."""
@@ -76,10 +77,15 @@ def kill_mid_search(cmd: list[str], data: Path, sig: int = signal.SIGKILL, timeo
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             pass
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=PROGRESS_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # it did not stop: end it, so it does not train on
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     assert exp is not None
     # the Ray worker running trial 1 dies with the driver's Ray: wait until nothing holds a folder
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while any(pids.is_locked(d) for d in (exp, exp / "trial_1")):
         assert time.monotonic() < deadline, "processes of the killed search survived"
         time.sleep(0.1)

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.env import memory_tasks
 from slm_lab.env.gymnasium import GymEnv
 from slm_lab.spec.schema import EnvSpec
@@ -61,7 +62,7 @@ def test_the_adapter_makes_them_in_a_fresh_process():
             "for name in ('slm_lab/CueCorridor-v0', 'slm_lab/CartPoleNoVelocity-v0'):\n"
             "    env = GymEnv(EnvSpec(name=name, num_envs=2), seed=0)\n"
             "    print(env.reset().shape)\n    env.close()\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=PROGRESS_TIMEOUT_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["(2,", "2)", "(2,", "2)"]
 

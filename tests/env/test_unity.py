@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.env import make_env
 from slm_lab.env import unity_install
 from slm_lab.env.unity import UnityEnv, UnityEnvError, court_relative, tennis_net_offsets
@@ -155,10 +156,10 @@ def test_install_from_a_package_then_instant(tmp_path: Path, monkeypatch: pytest
 
 
 def test_cli_env_install_unknown_name_and_list(isolated_dirs: Path):
-    bad = subprocess.run([SLM_LAB, "env", "install", "pong"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([SLM_LAB, "env", "install", "pong"], capture_output=True, text=True, timeout=PROGRESS_TIMEOUT_S)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["error: unknown Unity env 'pong' (known: 3dball, gridworld, tennis)"]
-    listing = subprocess.run([SLM_LAB, "env", "list"], capture_output=True, text=True, timeout=60)
+    listing = subprocess.run([SLM_LAB, "env", "list"], capture_output=True, text=True, timeout=PROGRESS_TIMEOUT_S)
     assert listing.returncode == 0 and "unity:3dball" in listing.stdout and "not installed" in listing.stdout
 
 
