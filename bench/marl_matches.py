@@ -23,10 +23,10 @@ def main() -> None:
     for session in sorted(args.run_dir.glob("session_*")):
         for a, rates in session_matches(spec, session, args.games, sample=args.sample).items():
             print(f"{session.name} agent {a} ({spec.agent[a].name}): win {rates['win']:.3f} draw {rates['draw']:.3f} "
-                  f"loss {rates['loss']:.3f} over {rates['games']} games")
+                  f"loss {rates['loss']:.3f} mean return {rates['mean_return']:.3f} over {rates['games']} games")
         for label, rates in fixed_opponent_matches(spec, session, args.games, sample=args.sample).items():  # self-play runs
             print(f"{session.name} {label}: win {rates['win']:.3f} draw {rates['draw']:.3f} loss {rates['loss']:.3f} "
-                  f"over {rates['games']} games")
+                  f"mean return {rates['mean_return']:.3f} over {rates['games']} games")
 
 
 if __name__ == "__main__":

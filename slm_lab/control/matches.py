@@ -26,10 +26,13 @@ def load_weights(agent: Any, path: Path) -> None:
 
 
 def outcome_rates(returns: np.ndarray) -> dict[str, float]:
-    """Win / draw / loss fractions of a player's game returns."""
+    """Win / draw / loss fractions of a player's game returns, and their mean (what counts in a
+    game that is not zero-sum, such as Unity Tennis: a reward for each ball played over the net,
+    a penalty for a ball lost)."""
     r = np.asarray(returns, dtype=np.float64).ravel()
     n = max(len(r), 1)
-    return {"win": float((r > 0).sum() / n), "draw": float((r == 0).sum() / n), "loss": float((r < 0).sum() / n), "games": len(r)}
+    return {"win": float((r > 0).sum() / n), "draw": float((r == 0).sum() / n), "loss": float((r < 0).sum() / n),
+            "mean_return": float(r.mean()) if len(r) else float("nan"), "games": len(r)}
 
 
 class Sampling:

@@ -75,3 +75,21 @@ class CourtRelative:
             self.warned = True
             return float(off.max())
         return None
+
+
+MIRRORED_BALL = np.array([-1.0, 1.0, -1.0, 1.0], dtype=np.float32)  # ball x, y, vx, vy seen from the other side
+
+
+def tennis_opponents(ball_tracks: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    """Each body's opponent, the other player of its court, from [B, T, 4] ball observations
+    (x, y, vx, vy, court-relative) over T steps of play: the two players of a court see one
+    ball, mirrored in x. Self-play needs it to put the two players of a court on different
+    agents. Raises ValueError unless every body has exactly one match and matches are mutual."""
+    tracks = np.asarray(ball_tracks, dtype=np.float32)
+    gap = np.abs(tracks[:, None] - tracks[None, :] * MIRRORED_BALL).max(axis=(2, 3))
+    np.fill_diagonal(gap, np.inf)
+    opponents = gap.argmin(axis=1)
+    for b, o in enumerate(opponents):
+        if (gap[b] <= tol).sum() != 1 or opponents[o] != b:
+            raise ValueError(f"body {b}: no single other body sees its ball mirrored (play longer, or not tennis)")
+    return opponents

@@ -27,6 +27,7 @@ from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.env import make_env
 from slm_lab.env import unity_install
 from slm_lab.env.unity import UnityEnv, UnityEnvError, court_relative, tennis_net_offsets
+from slm_lab.env.unity_tennis import tennis_opponents
 from slm_lab.lib import pids
 from slm_lab.lib.config import CACHE_DIR_ENV, cache_dir
 from slm_lab.spec.errors import SpecError
@@ -321,6 +322,48 @@ def test_tennis_is_court_relative_by_default(unity_cache: Path):
         for _ in range(2):
             result = env.step(np.ones(32, dtype=np.int64))
         assert (result.state[:, 2] > 0).mean() > 0.8  # some stand against the net already
+
+
+def test_tennis_opponents_are_the_bodies_that_see_their_ball_mirrored():
+    rng = np.random.default_rng(0)
+    court_a, court_b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    mirror = np.array([-1.0, 1.0, -1.0, 1.0])
+    tracks = np.stack([court_a, court_b, court_b * mirror, court_a * mirror])  # bodies 0-3 and 1-2 share courts
+    assert tennis_opponents(tracks).tolist() == [3, 2, 1, 0]
+    with pytest.raises(ValueError, match="body 0: no single other body"):
+        tennis_opponents(np.stack([court_a, court_b, court_b * mirror, court_b * mirror]))  # body 0 has no court
+
+
+def test_the_snapshot_spec_puts_the_two_players_of_every_court_on_different_agents(unity_cache: Path):
+    from slm_lab.spec.loader import load_spec
+
+    spec = load_spec("aeb/unity.json", "ppo_tennis_snapshot")
+    owner = {body: agent for agent, _, body in spec.body.custom}
+    assert sorted(owner) == list(range(32)) and sorted(owner.values()) == [0] * 16 + [1] * 16
+    rng = np.random.default_rng(1)
+    with UnityEnv(spec.env[0], 3) as env:  # the body order is the player's own: the same on every launch
+        tracks = [env.reset()[:, 4:8]]
+        for _ in range(200):
+            tracks.append(env.step(rng.integers(0, 4, size=32)).state[:, 4:8])
+    opponents = tennis_opponents(np.stack(tracks, axis=1))
+    assert all(owner[b] != owner[int(o)] for b, o in enumerate(opponents))
+
+
+def test_tennis_self_play_trains_the_learner_against_its_snapshots(unity_cache: Path, tmp_path: Path):
+    from slm_lab.control.session import Session
+    from slm_lab.spec.loader import load_spec
+
+    spec = load_spec("aeb/unity.json", "ppo_tennis_snapshot", overrides=[
+        "env.0.max_frame=6400", "meta.max_session=1", "meta.log_frequency=3200", "meta.eval_frequency=6400",
+        "agent.1.algorithm.snapshot_frequency=1000"])
+    session = Session(spec, tmp_path / "s0")
+    session.run()
+    learner, player = session.agent_space.agents
+    assert learner.opt_step > 0 and player.learner is learner
+    assert [p["frame"] for p in player.pool][0] == 0 and len(player.pool) == 4  # at 0, then every 1000 learner frames
+    assert sum(p["games"] for p in player.pool) > 0  # courts' games were scored against the pool
+    for pair in ("a0_e0", "a1_e0"):
+        assert (tmp_path / "s0" / pair / "train.csv").is_file() and (tmp_path / "s0" / pair / "eval.csv").is_file()
 
 
 # --- exit paths -----------------------------------------------------------------------------
