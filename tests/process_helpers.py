@@ -24,11 +24,10 @@ def running(cmd: list[str], **popen_kwargs: Any) -> Iterator[subprocess.Popen]:
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:  # the group, not only its leader: a session the leader spawned may outlive it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # every process of the group had ended
+            pass
         proc.wait()
 
 

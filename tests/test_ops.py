@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from process_helpers import PROGRESS_TIMEOUT_S
+from process_helpers import PROGRESS_TIMEOUT_S, wait_for
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.control import ops
 from slm_lab.lib import config, pids
@@ -38,15 +38,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(check, timeout: float = PROGRESS_TIMEOUT_S, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the test reads /proc")
 def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_path: Path, isolated_dirs: Path):
     spec_file = write_spec_file(tmp_path / "spec.json", {"long": spec_raw(10_000_000, max_session=2)})
@@ -58,7 +49,7 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         fake = pids.register("session", bystander.pid, cmd="sleep")
         record = json.loads(fake.read_text())
         fake.write_text(json.dumps({**record, "start": "not-its-start-time"}))
-        wait_for(lambda: sum(p.kind == "session" for p in pids.list_processes(clean=False)) == 2, what="2 sessions")
+        wait_for(lambda: sum(p.kind == "session" for p in pids.list_processes(clean=False)) == 2, "2 sessions")
         listed = pids.list_processes()
         assert {p.kind for p in listed} >= {"trial", "session", "worker"}
         assert run.pid in {p.pid for p in listed} and bystander.pid not in {p.pid for p in listed}
@@ -70,8 +61,8 @@ def test_kill_stops_a_running_trial_and_only_the_processes_of_its_pid_files(tmp_
         assert f"stopped trial {run.pid}" in result.stdout
         run.wait(timeout=120)
         for p in listed:  # every listed process is gone, and the group has no survivor (the manager included)
-            wait_for(lambda p=p: not alive(p.pid), timeout=PROGRESS_TIMEOUT_S, what=f"{p.kind} {p.pid} to stop")
-        wait_for(lambda: _group_gone(run.pid), timeout=PROGRESS_TIMEOUT_S, what="the run's process group to empty")
+            wait_for(lambda p=p: not alive(p.pid), f"{p.kind} {p.pid} to stop")
+        wait_for(lambda: _group_gone(run.pid), "the run's process group to empty")
         assert bystander.poll() is None, "a process whose pid file did not match was signalled"
         assert not list(pids.pid_dir().glob("*.json")), "pid files left behind"
         assert not pids.is_locked(run_dir)
@@ -169,7 +160,7 @@ def test_sync_copies_new_and_changed_files_and_watches(tmp_path: Path, isolated_
                              stderr=subprocess.PIPE, text=True)
     try:
         (run / "session_0" / "eval.csv").write_text("frame\n1000\n")
-        wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), timeout=PROGRESS_TIMEOUT_S, what="the watch to copy")
+        wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), "the watch to copy")
     finally:
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=PROGRESS_TIMEOUT_S)

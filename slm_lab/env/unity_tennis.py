@@ -93,3 +93,13 @@ def tennis_opponents(ball_tracks: np.ndarray, tol: float = 1e-3) -> np.ndarray:
         if (gap[b] <= tol).sum() != 1 or opponents[o] != b:
             raise ValueError(f"body {b}: no single other body sees its ball mirrored (play longer, or not tennis)")
     return opponents
+
+
+def play_for_opponents(env, steps: int = 200, seed: int = 0) -> np.ndarray:
+    """Each body's opponent on a tennis env (`unity:tennis`, court-relative): `steps` of
+    random play from a reset, then `tennis_opponents` on every body's view of its ball."""
+    rng = np.random.default_rng(seed)
+    tracks = [env.reset()[:, 4:8]]
+    for _ in range(steps):
+        tracks.append(env.step(rng.integers(0, env.spaces.action_dim, env.num_bodies)).state[:, 4:8])
+    return tennis_opponents(np.stack(tracks, axis=1))

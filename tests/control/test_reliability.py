@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from process_helpers import PROGRESS_TIMEOUT_S
+from process_helpers import PROGRESS_TIMEOUT_S, wait_for
 from spec_helpers import tiny_spec, write_spec_file
 from test_bad_input import run_cli
 
@@ -145,15 +145,6 @@ def test_a_runs_spec_json_reruns_as_it_is_without_a_name(tmp_path: Path, isolate
         _strict(path.read_text())
 
 
-def _wait_for(predicate, timeout: float = PROGRESS_TIMEOUT_S, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_sigterm_stops_a_trial_like_ctrl_c_and_says_how_to_resume(tmp_path: Path, isolated_dirs: Path):
     from slm_lab.lib import pids
 
@@ -163,7 +154,7 @@ def test_sigterm_stops_a_trial_like_ctrl_c_and_says_how_to_resume(tmp_path: Path
     run = subprocess.Popen([SLM_LAB, "run", str(spec_file), "long", "train"], env=os.environ.copy(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait_for(lambda: len(list(isolated_dirs.glob("*/session_*/model/checkpoint.pt"))) == 2, what="checkpoints")
+        wait_for(lambda: len(list(isolated_dirs.glob("*/session_*/model/checkpoint.pt"))) == 2, "checkpoints")
         run_dir = next(p for p in isolated_dirs.iterdir() if p.is_dir())
         run.send_signal(signal.SIGTERM)  # to the run only, as `kill PID` or a scheduler does
         _, err = run.communicate(timeout=PROGRESS_TIMEOUT_S)
@@ -176,7 +167,7 @@ def test_sigterm_stops_a_trial_like_ctrl_c_and_says_how_to_resume(tmp_path: Path
                                             f"Resume it with: slm-lab run {spec_file} long train@{run_dir}"), err
     assert "leaked" not in err and "Traceback" not in err, err
     assert all((d / "model" / "checkpoint.pt").is_file() for d in run_dir.glob("session_*"))
-    _wait_for(lambda: not [p for p in pids.list_processes(clean=False) if p.run_dir == str(run_dir)], 20, "no live pid file")
+    wait_for(lambda: not [p for p in pids.list_processes(clean=False) if p.run_dir == str(run_dir)], "no live pid file", 20)
     assert not list(pids.pid_dir().glob("*.json")), "stale pid files"
 
 
@@ -194,7 +185,7 @@ def test_kill_stops_only_this_data_dirs_runs_asks_first_and_takes_descendants(tm
     ours = subprocess.Popen(["bash", "-c", "sleep 120 & wait"], start_new_session=True)
     theirs = subprocess.Popen(["sleep", "120"], start_new_session=True)
     try:
-        _wait_for(lambda: pids.descendants(ours.pid) != [], 10, "the child")
+        wait_for(lambda: pids.descendants(ours.pid) != [], "the child", 10)
         child = pids.descendants(ours.pid)[0]
         pids.register("experiment", ours.pid, ours_dir, cmd="search driver")
         pids.register("trial", theirs.pid, theirs_dir, cmd="other run")
@@ -209,8 +200,8 @@ def test_kill_stops_only_this_data_dirs_runs_asks_first_and_takes_descendants(tm
         assert code == 0, err
         assert f"stopped experiment {ours.pid}" in out
         ours.wait(timeout=PROGRESS_TIMEOUT_S)
-        _wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
-                  20, "the child to stop")
+        wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
+                 "the child to stop", 20)
         assert theirs.poll() is None, "a run of another data dir was stopped"
         assert [p.pid for p in pids.list_processes()] == [theirs.pid]
     finally:

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from process_helpers import PROGRESS_TIMEOUT_S
+from process_helpers import PROGRESS_TIMEOUT_S, running
 from spec_helpers import tiny_spec, write_spec_file
 from slm_lab.agent.memory.replay import Replay
 from slm_lab.control import resume
@@ -269,9 +268,9 @@ def _latest_checkpoint_frame(run_dir: Path) -> int:
 def _kill_after_progress(cmd: list[str], env: dict, run_dir_of, delay: float, timeout: float = PROGRESS_TIMEOUT_S) -> Path | None:
     """Start `cmd` in its own process group, wait until this attempt checkpointed new progress
     (or finished training), sleep `delay`, then SIGKILL the whole group. Returns the run dir."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     start, run_dir, base = time.monotonic(), None, None
-    try:
+    # leaving `running` SIGKILLs the group; if it had finished, the next attempt resumes a complete run
+    with running(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         while time.monotonic() - start < timeout and proc.poll() is None:
             run_dir = run_dir or run_dir_of()
             if run_dir is not None:
@@ -281,12 +280,6 @@ def _kill_after_progress(cmd: list[str], env: dict, run_dir_of, delay: float, ti
                     break
             time.sleep(0.1)
         time.sleep(delay)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # it finished before the kill: the next attempt resumes a complete run
-            pass
-        proc.wait()
     # every process of the group is gone: a spawned session would otherwise still write
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -27,7 +27,7 @@ from process_helpers import PROGRESS_TIMEOUT_S
 from slm_lab.env import make_env
 from slm_lab.env import unity_install
 from slm_lab.env.unity import UnityEnv, UnityEnvError, court_relative, tennis_net_offsets
-from slm_lab.env.unity_tennis import tennis_opponents
+from slm_lab.env.unity_tennis import play_for_opponents, tennis_opponents
 from slm_lab.lib import pids
 from slm_lab.lib.config import CACHE_DIR_ENV, cache_dir
 from slm_lab.spec.errors import SpecError
@@ -340,12 +340,8 @@ def test_the_snapshot_spec_puts_the_two_players_of_every_court_on_different_agen
     spec = load_spec("aeb/unity.json", "ppo_tennis_snapshot")
     owner = {body: agent for agent, _, body in spec.body.custom}
     assert sorted(owner) == list(range(32)) and sorted(owner.values()) == [0] * 16 + [1] * 16
-    rng = np.random.default_rng(1)
     with UnityEnv(spec.env[0], 3) as env:  # the body order is the player's own: the same on every launch
-        tracks = [env.reset()[:, 4:8]]
-        for _ in range(200):
-            tracks.append(env.step(rng.integers(0, 4, size=32)).state[:, 4:8])
-    opponents = tennis_opponents(np.stack(tracks, axis=1))
+        opponents = play_for_opponents(env, steps=200, seed=1)
     assert all(owner[b] != owner[int(o)] for b, o in enumerate(opponents))
 
 
