@@ -18,6 +18,7 @@ import pandas as pd
 
 from slm_lab.analysis.graphs import PALETTE, Chart, Line, Panel, SessionData, _mean_band_items, write_chart
 from slm_lab.analysis.metrics import COLUMNS, train_curve
+from slm_lab.lib import io
 from slm_lab.lib.layout import TableLayout
 
 # common columns worth a diagnostics panel when the algorithm fills them
@@ -69,11 +70,27 @@ def trial_diagnostics_chart(sessions: Sequence[SessionData], title: str) -> Char
     return _chart(f"{title}: training diagnostics", panels)
 
 
+SESSION_GRAPH = "session_diagnostics"
+SUFFIXES = (".png", ".html")
+
+
 def plot_session_diagnostics(session_dir: Path, train_df: pd.DataFrame, title: str) -> list[Path]:
     chart = session_diagnostics_chart(train_df, title)
-    return list(write_chart(chart, Path(session_dir) / "session_diagnostics")) if chart else []
+    return list(write_chart(chart, Path(session_dir) / SESSION_GRAPH)) if chart else []
 
 
-def plot_trial_diagnostics(trial_dir: Path, sessions: Sequence[SessionData], title: str) -> list[Path]:
+def plot_trial_diagnostics(trial_dir: Path, sessions: Sequence[SessionData], title: str,
+                           session_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The trial's diagnostics graph. Of one session it is that session's own graph (the mean of
+    one curve is the curve), copied from `session_dirs[0]` rather than drawn a second time."""
+    out = TableLayout(Path(trial_dir)).trial_graph("diagnostics")
+    if len(sessions) == 1 and len(session_dirs) == 1:
+        drawn = [(Path(session_dirs[0]) / SESSION_GRAPH).with_suffix(s) for s in SUFFIXES]
+        if all(p.is_file() for p in drawn):
+            copies = [out.with_name(out.name + s) for s in SUFFIXES]
+            for src, dst in zip(drawn, copies):
+                data = src.read_bytes()
+                io.atomic_write(dst, lambda f: f.write(data), binary=True)
+            return copies
     chart = trial_diagnostics_chart(sessions, title)
-    return list(write_chart(chart, TableLayout(Path(trial_dir)).trial_graph("diagnostics"))) if chart else []
+    return list(write_chart(chart, out)) if chart else []

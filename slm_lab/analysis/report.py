@@ -142,12 +142,14 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
     rand = _random_baseline(spec)
     failed = {int(k): str(v) for k, v in (failed or {}).items()}
     done: list[tuple[int, graphs.SessionData, dict[str, Any]]] = []
+    done_dirs: list[Path] = []
     for pos, d in enumerate(session_dirs):
         idx = _session_index(Path(d), pos)
         if idx in failed:
             continue
         data = graphs.load_session(d)
         done.append((idx, data, session_metrics(data.eval, data.train, rand)))
+        done_dirs.append(Path(d))
     strength_curves = [(f, r - rand) for f, _, r in (eval_curve(data.eval) for _, data, _ in done)]
     metrics = trial_metrics([m for _, _, m in done], strength_curves, num_failed=len(failed), random_return=rand)
     sessions = {idx: m for idx, _, m in done}
@@ -159,7 +161,7 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
         graphs.plot_trial(trial_dir, [data for _, data, _ in done], rand, spec.name)
         from slm_lab.analysis.diagnostics import plot_trial_diagnostics
 
-        plot_trial_diagnostics(trial_dir, [data for _, data, _ in done], spec.name)
+        plot_trial_diagnostics(trial_dir, [data for _, data, _ in done], spec.name, done_dirs)
     except Exception:
         logger.warning("trial graphs of %s failed", trial_dir, exc_info=True)
     write_trial_report(trial_dir, spec, metrics, sessions, failed)

@@ -64,3 +64,21 @@ def test_session_and_trial_end_write_diagnostics_graphs(tmp_path, make_trial):
     assert_png(trial_dir / "trial_graph_diagnostics.png")
     assert "approx_kl" in (trial_dir / "trial_graph_diagnostics.html").read_text()
     assert 'src="trial_graph_diagnostics.png"' in (trial_dir / "report.html").read_text()
+
+
+def test_a_one_session_trial_reuses_its_session_diagnostics_and_a_larger_trial_draws_the_mean(tmp_path, make_trial):
+    one_dir, spec, (only,) = make_trial(tmp_path / "one", n_sessions=1)
+    io.write_csv(only / "train.csv", ppo_train(0))
+    session_end(only, spec)
+    trial_end(one_dir, spec, [only], {})
+    for suffix in (".png", ".html"):  # the mean of one curve is the curve: the same file, not drawn again
+        assert (one_dir / f"trial_graph_diagnostics{suffix}").read_bytes() == (only / f"session_diagnostics{suffix}").read_bytes()
+    two_dir, spec, dirs = make_trial(tmp_path / "two", n_sessions=2)
+    for s, d in enumerate(dirs):
+        io.write_csv(d / "train.csv", ppo_train(s))
+        session_end(d, spec)
+    trial_end(two_dir, spec, dirs, {})
+    assert "(mean of sessions)" in (two_dir / "trial_graph_diagnostics.html").read_text()
+    # a session that failed is left out: the one that finished is the trial's diagnostics
+    trial_end(two_dir, spec, dirs, {1: "diverged"})
+    assert (two_dir / "trial_graph_diagnostics.png").read_bytes() == (dirs[0] / "session_diagnostics.png").read_bytes()

@@ -86,6 +86,8 @@ def read_wandb_records(path: Path) -> list:
         if length == 0 and kind == 0:
             pos += room  # zero padding to the block's end
             continue
+        if pos + 7 + length > len(data):
+            break  # a chunk still being written: the caller reads the file again
         chunk = data[pos + 7:pos + 7 + length]
         pos += 7 + length
         pending = chunk if kind in (1, 2) else pending + chunk
