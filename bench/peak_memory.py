@@ -2,7 +2,10 @@
 
 Each contestant runs as a subprocess; its process tree (the command and every process it starts,
 e.g. a trial's spawned sessions) is sampled every 50 ms from /proc and the largest sum of the
-tree's resident set sizes is reported. Runs alternate lab / SB3 over --repeats.
+tree's resident set sizes is reported, and the largest sum of their proportional set sizes
+(PSS: a page shared by k processes of the tree, such as libtorch's code mapped by the trial and
+by each session, counts 1/k in each, so the sum is what the tree costs the machine; for one
+process it is about its RSS). Runs alternate lab / SB3 over --repeats.
 
     python bench/peak_memory.py --case ppo_cartpole --frames 30000 --repeats 2
     python bench/peak_memory.py --case ppo_cartpole --frames 30000 --sessions 4 --lab-only
@@ -47,27 +50,49 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def tree_rss(pid: int) -> int:
-    total, todo = 0, [pid]
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
     while todo:
         p = todo.pop()
-        total += _rss(p)
+        pids.append(p)
         todo += _children(p)
-    return total
+    return pids
 
 
-def peak_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(peak tree RSS in MiB, wall seconds) of one command."""
+def tree_rss(pid: int) -> int:
+    return sum(_rss(p) for p in _tree(pid))
+
+
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS sum, PSS sum) of a process tree, in bytes."""
+    pids = _tree(pid)
+    return sum(_rss(p) for p in pids), sum(_pss(p) for p in pids)
+
+
+def peak_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(peak tree RSS in MiB, peak tree PSS in MiB, wall seconds) of one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        rss, pss = tree_memory(proc.pid)
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.05)
     err = proc.stderr.read() if proc.stderr else ""
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed ({proc.returncode}): {err[-1500:]}")
-    return peak / MIB, time.perf_counter() - start
+    return peak / MIB, peak_pss / MIB, time.perf_counter() - start
 
 
 def lab_cmd(case: str, frames: int, sessions: int) -> list[str]:
@@ -93,22 +118,25 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--lab-only", action="store_true")
     args = p.parse_args()
-    lab, sb3 = [], []
+    lab, sb3, lab_pss, sb3_pss = [], [], [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="slm_mem_") as data:
             env = {**os.environ, "SLM_LAB_DATA_DIR": data}
-            mib, wall = peak_of(lab_cmd(args.case, args.frames, args.sessions), env)
+            mib, pss, wall = peak_of(lab_cmd(args.case, args.frames, args.sessions), env)
             lab.append(mib)
-            print(f"lab  {args.case} x{args.sessions}: peak {mib:.0f} MiB ({wall:.1f} s)", flush=True)
+            lab_pss.append(pss)
+            print(f"lab  {args.case} x{args.sessions}: peak RSS {mib:.0f} MiB, PSS {pss:.0f} MiB ({wall:.1f} s)", flush=True)
         if not args.lab_only:
-            mib, wall = peak_of(sb3_cmd(args.case, args.frames), dict(os.environ))
+            mib, pss, wall = peak_of(sb3_cmd(args.case, args.frames), dict(os.environ))
             sb3.append(mib)
-            print(f"sb3  {args.case}: peak {mib:.0f} MiB ({wall:.1f} s)", flush=True)
-    line = f"lab peak MiB: median {statistics.median(lab):.0f} (min {min(lab):.0f}, max {max(lab):.0f})"
-    if sb3:
-        ratio = statistics.median(lab) / statistics.median(sb3)
-        line += f"; sb3 median {statistics.median(sb3):.0f}; lab / sb3 {ratio:.2f}"
-    print(line)
+            sb3_pss.append(pss)
+            print(f"sb3  {args.case}: peak RSS {mib:.0f} MiB, PSS {pss:.0f} MiB ({wall:.1f} s)", flush=True)
+    med = statistics.median
+    for kind, a, b in (("RSS", lab, sb3), ("PSS", lab_pss, sb3_pss)):
+        line = f"lab peak {kind} MiB: median {med(a):.0f} (min {min(a):.0f}, max {max(a):.0f})"
+        if b:
+            line += f"; sb3 median {med(b):.0f}; lab / sb3 {med(a) / med(b):.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ from slm_lab.control.session import ProgressFn, Session, SessionDiverged, run_se
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name, team_name
 from slm_lab.lib.logger import get_logger, log_to_file
-from slm_lab.lib.signals import defer_interrupts, ignore_interrupts, stop_signals
+from slm_lab.lib.signals import defer_interrupts, stop_signals
 from slm_lab.lib.seeding import derive_seed
-from slm_lab.lib.spawn import clean_main
+from slm_lab.lib.spawn import clean_main, helper_process_init
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -52,9 +52,13 @@ class TrialInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped the trial's sessions at safe points; each kept its checkpoint."""
 
 
-def _helper_process_init() -> None:
-    ignore_interrupts()
-    pids.exit_with_parent()
+def start_progress_manager(ctx: Any) -> SyncManager:
+    """The process that carries the sessions' progress updates to the trial. It exits by itself
+    if this process dies, like the sessions do, and imports neither torch nor the lab's agents."""
+    manager = SyncManager(ctx=ctx)
+    with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
+        manager.start(helper_process_init)
+    return manager
 
 
 def _interrupt(pid: int) -> None:
@@ -183,10 +187,7 @@ class Trial:
         workers = max(1, min(len(dirs), os.cpu_count() or 1))
         spec_dict = self.spec.model_dump(mode="json")
         level = logging.getLogger("slm_lab").getEffectiveLevel()
-        # the manager (it carries progress updates) exits by itself if this process dies, like the sessions do
-        manager = SyncManager(ctx=ctx)
-        with clean_main():  # a caller without a main guard (script, notebook, stdin) is not re-run in the children
-            manager.start(_helper_process_init)
+        manager = start_progress_manager(ctx)
         interrupted: list[int] = []
         with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=defer_interrupts) as pool, \
                 stop_signals() as stop:

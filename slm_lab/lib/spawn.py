@@ -29,3 +29,15 @@ def clean_main() -> Iterator[None]:
     finally:
         if real is not None:
             sys.modules["__main__"] = real
+
+
+def helper_process_init() -> None:
+    """Initializer of a helper process (the trial's progress-queue manager): Ctrl-C is the
+    parent's to handle, and the helper exits with its parent. It lives here, in a module that
+    imports almost nothing, because a spawned process imports its initializer's module: from
+    control/trial.py that was torch and the whole lab, ~240 MiB for a process serving a queue."""
+    from slm_lab.lib import pids
+    from slm_lab.lib.signals import ignore_interrupts
+
+    ignore_interrupts()
+    pids.exit_with_parent()

@@ -31,3 +31,20 @@ def test_parallel_trial_records_seeds_and_writes_every_session(tmp_path: Path):
         assert (tmp_path / f"session_{s}" / "session.log").is_file()
     assert (tmp_path / "trial_metrics.json").is_file()
     assert metrics["num_sessions"] == 2 and metrics["num_failed_sessions"] == 0
+
+
+def test_the_progress_manager_process_does_not_load_torch():
+    """It only carries progress messages; loading torch there cost ~240 MiB per multi-session trial."""
+    import multiprocessing as mp
+
+    from slm_lab.control.trial import start_progress_manager
+
+    manager = start_progress_manager(mp.get_context("spawn"))
+    try:
+        queue = manager.Queue()
+        queue.put((0, {"frame": 1}))
+        assert queue.get(timeout=10) == (0, {"frame": 1})
+        maps = Path(f"/proc/{manager._process.pid}/maps").read_text()
+        assert "libtorch" not in maps
+    finally:
+        manager.shutdown()
