@@ -39,26 +39,24 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss(pid: int) -> int:
+def _kib_field(path: str, key: str) -> int:
+    """A `key: <n> kB` line of a /proc file, in bytes; 0 once the process is gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _rss(pid: int) -> int:
+    return _kib_field(f"/proc/{pid}/status", "VmRSS:")
 
 
 def _pss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _kib_field(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def _tree(pid: int) -> list[int]:
@@ -68,10 +66,6 @@ def _tree(pid: int) -> list[int]:
         pids.append(p)
         todo += _children(p)
     return pids
-
-
-def tree_rss(pid: int) -> int:
-    return sum(_rss(p) for p in _tree(pid))
 
 
 def tree_memory(pid: int) -> tuple[int, int]:
