@@ -1,8 +1,9 @@
 """Analysis: the fitness metrics, robust statistics, graphs and reports of runs.
 
 Importing this package is cheap: every public name is loaded from its module on first
-use (numpy/pandas for metrics, matplotlib/plotly only when a graph is drawn, torch only
-for TensorBoard), so the CLI can import it without slowing `slm-lab --help`.
+use (numpy for metrics, pandas only for a search's tables, matplotlib/plotly only when a
+graph is drawn, torch only for TensorBoard), so the CLI can import it without slowing
+`slm-lab --help`.
 
     from slm_lab.analysis import session_end, trial_end, metrics_table
 """

@@ -11,13 +11,12 @@ and per trial as the mean of sessions with a 95% bootstrap band (`trial_graph_di
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.analysis.graphs import PALETTE, Chart, Line, Panel, SessionData, _mean_band_items, write_chart
-from slm_lab.analysis.metrics import COLUMNS, train_curve
+from slm_lab.analysis.metrics import COLUMNS, numbers, train_curve
 from slm_lab.lib import io
 from slm_lab.lib.layout import TableLayout
 
@@ -25,7 +24,7 @@ from slm_lab.lib.layout import TableLayout
 COMMON_DIAGNOSTICS = ("lr",)
 
 
-def diagnostic_columns(tables: Sequence[pd.DataFrame]) -> list[str]:
+def diagnostic_columns(tables: Sequence[Any]) -> list[str]:
     """The algorithm's own columns (after the common ones) then lr, those with a finite value."""
     names: list[str] = []
     for df in tables:
@@ -33,7 +32,7 @@ def diagnostic_columns(tables: Sequence[pd.DataFrame]) -> list[str]:
     names += [c for c in COMMON_DIAGNOSTICS if c not in names]
 
     def has_data(col: str) -> bool:
-        return any(col in df.columns and np.isfinite(pd.to_numeric(df[col], errors="coerce")).any() for df in tables)
+        return any(col in df.columns and np.isfinite(numbers(df[col])).any() for df in tables)
 
     return [c for c in names if has_data(c)]
 
@@ -45,7 +44,7 @@ def _chart(title: str, panels: list[Panel]) -> Chart:
     return Chart(title, panels, ncols=ncols, sharex=False, row_height_in=2.4)
 
 
-def session_diagnostics_chart(train_df: pd.DataFrame, title: str) -> Chart | None:
+def session_diagnostics_chart(train_df: Any, title: str) -> Chart | None:
     """One panel per reported statistic against frames; None when the algorithm reports none."""
     columns = diagnostic_columns([train_df])
     if not columns:
@@ -74,7 +73,7 @@ SESSION_GRAPH = "session_diagnostics"
 SUFFIXES = (".png", ".html")
 
 
-def plot_session_diagnostics(session_dir: Path, train_df: pd.DataFrame, title: str) -> list[Path]:
+def plot_session_diagnostics(session_dir: Path, train_df: Any, title: str) -> list[Path]:
     chart = session_diagnostics_chart(train_df, title)
     return list(write_chart(chart, Path(session_dir) / SESSION_GRAPH)) if chart else []
 

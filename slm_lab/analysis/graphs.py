@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.analysis import stats
 from slm_lab.analysis.chart import PALETTE, Band, Chart, HLine, Line, Panel, Points, write_chart
@@ -17,6 +16,9 @@ from slm_lab.analysis.metrics import FITNESS_METRICS, align_on_frame, eval_curve
 from slm_lab.analysis.search_graphs import column_for_key, short_key as _short
 from slm_lab.lib.layout import RunLayout, TableLayout
 from slm_lab.lib.logger import get_logger
+
+if TYPE_CHECKING:  # only a search's experiment table is a DataFrame
+    import pandas as pd
 
 logger = get_logger(__name__)
 
@@ -29,14 +31,14 @@ EXPLORATION_SCHEDULES = ("explore_var", "entropy_coef", "action_noise_std", "alp
 
 @dataclass
 class SessionData:
-    """The two tables of one session, as read from its folder."""
+    """The two tables of one session, as read from its folder (metrics.read_table: Tables)."""
 
     name: str
-    train: pd.DataFrame
-    eval: pd.DataFrame
+    train: Any
+    eval: Any
 
 
-def session_chart(train_df: pd.DataFrame, eval_df: pd.DataFrame, random_return: float, title: str) -> Chart:
+def session_chart(train_df: Any, eval_df: Any, random_return: float, title: str) -> Chart:
     """Returns (training, its moving average, eval) vs frames; loss; exploration / entropy."""
     tf, tret = train_curve(train_df, "return")
     mf, mret = train_curve(train_df, "return_ma")
@@ -108,6 +110,8 @@ def compare_chart(runs: Sequence[tuple[str, Sequence[SessionData]]], title: str 
 
 def experiment_chart(experiment_df: pd.DataFrame, search_keys: Sequence[str], title: str = "search") -> Chart:
     """Each fitness metric (rows) vs each searched hyperparameter (columns), coloured by strength."""
+    import pandas as pd
+
     metrics = [m for m in FITNESS_METRICS if m in experiment_df.columns
                and np.isfinite(pd.to_numeric(experiment_df[m], errors="coerce").to_numpy(dtype=np.float64)).any()]
     metrics = metrics or [m for m in FITNESS_METRICS if m in experiment_df.columns][:1] or ["strength"]

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.analysis import stats
 from slm_lab.analysis.stats import ArrayLike
+from slm_lab.lib.tables import Table
 
 COLUMNS = ("frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy",
            "explore_var", "lr")
@@ -69,34 +69,54 @@ MEANINGS: dict[str, str] = {
 # --- reading the tables -------------------------------------------------------------------
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A train.csv / eval.csv as numbers; a missing or empty file gives an empty table, and a
-    torn last line (a run killed while appending it, lib/tables.py) is left out."""
+def numbers(values: Any) -> np.ndarray:
+    """A column as float64; a cell that is not a number is NaN."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                pass
+        return out
+
+
+def read_table(path: str | Path) -> Table:
+    """A train.csv / eval.csv as columns of float64, every column of COLUMNS present (NaN where
+    the file has none); a missing or empty file gives an empty table, and a torn last line (a
+    run killed while appending it, lib/tables.py) is left out."""
     from slm_lab.lib import tables
 
-    df = tables.read_table(Path(path))
-    if df.empty and not len(df.columns):
-        df = pd.DataFrame(columns=list(COLUMNS))
+    table = tables.read_table(Path(path))
+    n = len(table)
+    data = {name: numbers(table[name]) for name in table.columns}
     for col in COLUMNS:
-        if col not in df.columns:
-            df[col] = np.nan
-    for col in df.columns:
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df.astype("float64")
+        data.setdefault(col, np.full(n, np.nan))
+    return Table(data)
 
 
-def eval_curve(eval_df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _finite_in_frame_order(table: Any, columns: Sequence[str]) -> list[np.ndarray]:
+    """`columns` of `table` (a Table or a DataFrame), frame first and value last, at the rows
+    where both of those are finite, sorted by frame (stable: rows of one frame keep their order)."""
+    values = [numbers(table[c]) for c in columns]
+    keep = np.isfinite(values[0]) & np.isfinite(values[-1])
+    values = [v[keep] for v in values]
+    order = np.argsort(values[0], kind="stable")
+    return [v[order] for v in values]
+
+
+def eval_curve(eval_df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames, opt_steps, returns) of the checkpoints with a return, in frame order."""
-    df = eval_df[["frame", "opt_step", "return"]].astype("float64")
-    df = df[np.isfinite(df["return"]) & np.isfinite(df["frame"])].sort_values("frame", kind="stable")
-    return df["frame"].to_numpy(), df["opt_step"].to_numpy(), df["return"].to_numpy()
+    frames, opt_steps, returns = _finite_in_frame_order(eval_df, ("frame", "opt_step", "return"))
+    return frames, opt_steps, returns
 
 
-def train_curve(train_df: pd.DataFrame, column: str = "return_ma") -> tuple[np.ndarray, np.ndarray]:
+def train_curve(train_df: Any, column: str = "return_ma") -> tuple[np.ndarray, np.ndarray]:
     """(frames, values) of the train rows where `column` is a number, in frame order."""
-    df = train_df[["frame", column]].astype("float64")
-    df = df[np.isfinite(df[column]) & np.isfinite(df["frame"])].sort_values("frame", kind="stable")
-    return df["frame"].to_numpy(), df[column].to_numpy()
+    frames, values = _finite_in_frame_order(train_df, ("frame", column))
+    return frames, values
 
 
 # --- session metrics ----------------------------------------------------------------------
@@ -154,7 +174,7 @@ def curve_metrics(returns: ArrayLike, frames: ArrayLike, opt_steps: ArrayLike,
     }
 
 
-def final_return_ma(train_df: pd.DataFrame, eval_df: pd.DataFrame | None = None) -> float:
+def final_return_ma(train_df: Any, eval_df: Any = None) -> float:
     """The last `return_ma` of train.csv; else the last `return_ma`, then `return`, of eval.csv."""
     candidates = [(train_df, "return_ma")]
     if eval_df is not None:
@@ -167,8 +187,8 @@ def final_return_ma(train_df: pd.DataFrame, eval_df: pd.DataFrame | None = None)
     return math.nan
 
 
-def session_metrics(eval_df: pd.DataFrame, train_df: pd.DataFrame, random_return: float) -> dict[str, Any]:
-    """The fitness vector of one session from its two tables."""
+def session_metrics(eval_df: Any, train_df: Any, random_return: float) -> dict[str, Any]:
+    """The fitness vector of one session from its two tables (Tables of read_table, or DataFrames)."""
     frames, opt_steps, returns = eval_curve(eval_df)
     out: dict[str, Any] = curve_metrics(returns, frames, opt_steps, random_return)
     out["final_return_ma"] = final_return_ma(train_df, eval_df)

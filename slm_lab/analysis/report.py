@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.analysis import graphs
 from slm_lab.analysis.baseline import random_baseline
@@ -26,8 +25,11 @@ from slm_lab.analysis.metrics import (
 from slm_lab.lib import io
 from slm_lab.lib.layout import ExperimentLayout, RunLayout, SessionLayout
 from slm_lab.lib.logger import get_logger
+from slm_lab.lib.tables import write_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -156,7 +158,7 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
 
     layout = RunLayout(trial_dir)
     io.write_json(layout.trial_metrics_json, _json_safe({"trial": metrics, "sessions": sessions, "failed": failed}))
-    io.write_csv(layout.trial_metrics_csv, trial_metrics_frame(metrics, sessions, failed))
+    write_table(layout.trial_metrics_csv, *trial_metrics_rows(metrics, sessions, failed))
     try:
         graphs.plot_trial(trial_dir, [data for _, data, _ in done], rand, spec.name)
         from slm_lab.analysis.diagnostics import plot_trial_diagnostics
@@ -168,9 +170,10 @@ def trial_end(trial_dir: Path, spec: Spec, session_dirs: list[Path], failed: dic
     return metrics
 
 
-def trial_metrics_frame(metrics: dict[str, Any], sessions: dict[int, dict[str, Any]],
-                        failed: dict[int, str]) -> pd.DataFrame:
-    """One row per session (finished or failed) and a last row `session = trial`."""
+def trial_metrics_rows(metrics: dict[str, Any], sessions: dict[int, dict[str, Any]],
+                       failed: dict[int, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(rows, columns) of trial_metrics.csv: one row per session (finished or failed) and a
+    last row `session = trial`."""
     rows = []
     for idx in sorted({*sessions, *failed}):
         row: dict[str, Any] = {"session": str(idx), "status": "failed" if idx in failed else "ok",
@@ -180,7 +183,7 @@ def trial_metrics_frame(metrics: dict[str, Any], sessions: dict[int, dict[str, A
     rows.append({"session": "trial", "status": "", "error": "", **metrics})
     columns = ["session", "status", "error"] + [k for k in (*TRIAL_ORDER, *IQM_CI)
                                                 if any(k in r for r in rows)]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    return rows, columns
 
 
 def metrics_table(trial_metrics: dict[str, Any], title: str = "trial metrics") -> Any:

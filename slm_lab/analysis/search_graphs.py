@@ -4,13 +4,15 @@ coordinates over the searched keys coloured by strength (Inselberg 1985)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from slm_lab.lib import io
 from slm_lab.lib.layout import RunLayout
+
+if TYPE_CHECKING:  # pandas is loaded by the search that owns the table, not by every run
+    import pandas as pd
 
 # filled by the lab or not a choice of the user: never what tells two trials apart
 IGNORED_PREFIXES = ("meta.resolved", "name", "search")
@@ -64,6 +66,7 @@ def differing_labels(trial_dirs: Sequence[Path]) -> dict[Path, str]:
 def parallel_axes(experiment_df: pd.DataFrame, search_keys: Sequence[str]) -> list[dict]:
     """One plotly Parcoords dimension per searched key (log10 for log-uniform keys, category
     codes for choices), then strength."""
+    import pandas as pd
 
     dims = []
     for key in search_keys:

@@ -57,7 +57,7 @@ def scalar_rows(trial_dir: Path) -> Iterator[tuple[int, dict[str, float]]]:
                 continue
             df = read_table(path)
             columns = ["return"] if rename else [c for c in df.columns if c != "frame"]
-            for row in df.to_dict("records"):
+            for row in df.rows():
                 frame = row.get("frame")
                 if not isinstance(frame, (int, float)) or not math.isfinite(frame):
                     continue

@@ -130,7 +130,7 @@ class PairRecorder:
             if path.is_file():
                 write_table(path, [], columns)
             return []
-        rows = [{c: row.get(c, math.nan) for c in columns} for row in table[table["frame"] <= frame].to_dict("records")]
+        rows = [{c: row.get(c, math.nan) for c in columns} for row in table.where(table["frame"] <= frame).rows()]
         write_table(path, rows, columns)
         return rows
 

@@ -10,12 +10,15 @@ atomically with the first row's file (lib/io.py), so a table never lacks its hea
 
 from __future__ import annotations
 
+import csv
 import io as _io
 import math
 import numbers
 import os
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 from slm_lab.lib import io
 
@@ -77,16 +80,75 @@ def write_table(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[
     io.write_text(path, ",".join(columns) + "\n" + "".join(format_line(r, columns) for r in rows))
 
 
-def read_table(path: str | Path) -> Any:
-    """The table as a DataFrame without a torn last line; a missing or empty file is an empty table."""
-    import pandas as pd
+class Table:
+    """A table read back from disk: its columns in file order, each one numpy array.
 
+    A column whose cells are all integers is int64, one of numbers (an empty cell is NaN)
+    float64, any other holds the cells as text. Reading the lab's own tables this way keeps
+    pandas (and the pyarrow it loads, ~100 MiB together) out of a run's process: the
+    session and trial analysis only ever needs columns of numbers (docs/BENCHMARKS.md, peak
+    memory). `to_frame()` gives the pandas DataFrame where one is wanted.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray] | None = None) -> None:
+        self.data: dict[str, np.ndarray] = dict(columns or {})
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.data)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.data.values()))) if self.data else 0
+
+    @property
+    def empty(self) -> bool:
+        return len(self) == 0
+
+    def where(self, keep: np.ndarray) -> Table:
+        """The rows where `keep` is true."""
+        return Table({name: values[keep] for name, values in self.data.items()})
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per row, with plain Python numbers (NaN for an empty number cell)."""
+        lists = {name: values.tolist() for name, values in self.data.items()}
+        return [{name: lists[name][i] for name in lists} for i in range(len(self))]
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.data, columns=self.columns)
+
+
+def _column(cells: list[str]) -> np.ndarray:
+    """int64 if every cell is an integer, float64 if every non-empty cell is a number, else text."""
+    try:
+        return np.array([int(c) for c in cells], dtype=np.int64)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return np.array([float(c) if c.strip() else math.nan for c in cells], dtype=np.float64)
+    except ValueError:
+        return np.array(cells, dtype=object)
+
+
+def read_table(path: str | Path) -> Table:
+    """The table without a torn last line; a missing or empty file is an empty table."""
     path = Path(path)
     if not path.is_file():
-        return pd.DataFrame()
+        return Table()
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    if not text.strip():
-        return pd.DataFrame()
-    return pd.read_csv(_io.StringIO(text))
+    lines = list(csv.reader(_io.StringIO(text)))
+    if not lines:
+        return Table()
+    header, body = lines[0], [line for line in lines[1:] if line]
+    width = len(header)
+    body = [(line + [""] * width)[:width] for line in body]  # a short row's missing cells are empty
+    return Table({name: _column([line[j] for line in body]) for j, name in enumerate(header)})

@@ -108,7 +108,7 @@ def _trial(make_trial, folder: Path, n: int, shift: float = 0.0) -> Path:
         from slm_lab.lib import io
 
         for d in dirs:
-            df = read_table(d / "eval.csv")
+            df = read_table(d / "eval.csv").to_frame()
             df["return"] = df["return"] + shift
             io.write_csv(d / "eval.csv", df)
     trial_end(trial_dir, spec, dirs, {})
@@ -176,7 +176,7 @@ def _trial_shift(dirs, shift):
     from slm_lab.lib import io
 
     for d in dirs:
-        df = read_table(d / "eval.csv")
+        df = read_table(d / "eval.csv").to_frame()
         df["return"] = df["return"] + shift
         io.write_csv(d / "eval.csv", df)
 

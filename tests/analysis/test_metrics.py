@@ -101,7 +101,8 @@ def test_read_table_missing_file_and_single_row(tmp_path):
     one["return"] = 12.0
     one.to_csv(tmp_path / "eval.csv", index=False)
     df = read_table(tmp_path / "eval.csv")
-    assert len(df) == 1 and df["return"].iloc[0] == 12.0 and np.isnan(df["loss"].iloc[0])
+    assert len(df) == 1 and df["return"][0] == 12.0 and np.isnan(df["loss"][0])
+    assert all(df[c].dtype == np.float64 for c in df.columns)  # every column as numbers
     m = session_metrics(df, empty, 10.0)
     assert m["strength"] == 2.0 and m["final_return_ma"] == 12.0
 

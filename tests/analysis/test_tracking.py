@@ -24,7 +24,7 @@ def tracked_trial(tmp_path: Path, make_trial, **tracking_kwargs):
     for j, d in enumerate(dirs):
         from slm_lab.analysis.metrics import read_table
 
-        train = read_table(d / "train.csv")
+        train = read_table(d / "train.csv").to_frame()
         train["q_mean"] = np.linspace(0, 5, len(train)) + j  # an algorithm's own statistic
         io.write_csv(d / "train.csv", train)
         session_end(d, spec)

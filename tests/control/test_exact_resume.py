@@ -102,7 +102,7 @@ def wait(pid: int) -> int:
 
 def tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     session = RunLayout(run_dir).session(0)
-    return {p.name: read_table(p).drop(columns=["wall_t", "fps"], errors="ignore") for p in session.tables if p.is_file()}
+    return {p.name: read_table(p).to_frame().drop(columns=["wall_t", "fps"], errors="ignore") for p in session.tables if p.is_file()}
 
 
 @pytest.mark.parametrize("family", ["dqn", "ppo", "sac"])

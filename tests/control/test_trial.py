@@ -48,3 +48,26 @@ def test_the_progress_manager_process_does_not_load_torch():
         assert "libtorch" not in maps
     finally:
         manager.shutdown()
+
+
+def test_a_one_session_run_never_loads_pandas(tmp_path: Path):
+    """Training, metrics, graphs and the report of a run read the lab's own tables as numpy
+    columns (lib/tables.Table): pandas and the pyarrow it loads cost a run ~100 MiB of peak
+    memory and ~0.3 s, for nothing it needs (docs/BENCHMARKS.md, peak memory)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]\n"
+        "from test_trial import spec\n"
+        "from slm_lab.control.trial import Trial\n"
+        f"metrics = Trial(spec(1), {str(tmp_path / 'run')!r}, show_progress=False).run()\n"
+        "assert metrics['num_sessions'] == 1, metrics\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    for name in ("trial_metrics.csv", "trial_graph_return.png", "report.html", "session_0/session_graph.html"):
+        assert (tmp_path / "run" / name).is_file(), name

@@ -7,6 +7,9 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from slm_lab.lib.layout import ExperimentLayout, RunLayout, SessionLayout, TableLayout, pair_name
 from slm_lab.lib.tables import append_row, read_table, write_table
 
@@ -68,9 +71,23 @@ def test_rows_are_appended_under_one_header_and_read_back_exactly(tmp_path: Path
     append_row(path, {"frame": 2, "loss": math.nan}, cols)
     lines = path.read_text().splitlines()
     assert lines[0] == "frame,loss,note" and len(lines) == 3
-    df = read_table(path)
-    assert df["frame"].tolist() == [1, 2] and df["loss"].iloc[0] == 0.1 + 0.2 and math.isnan(df["loss"].iloc[1])
-    assert df["note"].iloc[0] == "a,b"
+    table = read_table(path)
+    assert table.columns == cols and len(table) == 2
+    assert table["frame"].tolist() == [1, 2] and table["loss"][0] == 0.1 + 0.2 and math.isnan(table["loss"][1])
+    assert table["note"].tolist() == ["a,b", ""]
+    # integers stay integers, numbers with a gap are floats with NaN, anything else is text
+    assert (table["frame"].dtype, table["loss"].dtype, table["note"].dtype) == (np.int64, np.float64, object)
+    assert table.rows()[0] == {"frame": 1, "loss": 0.1 + 0.2, "note": "a,b"}
+    assert table.where(table["frame"] > 1)["frame"].tolist() == [2]
+    pd.testing.assert_frame_equal(table.to_frame(), pd.read_csv(path, keep_default_na=False, na_values={"loss": [""]}),
+                                  check_dtype=False)
+
+
+def test_a_header_only_table_has_its_columns_and_no_rows(tmp_path: Path):
+    path = tmp_path / "eval.csv"
+    write_table(path, [], ["frame", "return"])
+    table = read_table(path)
+    assert table.columns == ["frame", "return"] and table.empty and table.rows() == []
 
 
 def test_a_torn_last_line_is_dropped_on_read_and_cut_before_the_next_row(tmp_path: Path):
