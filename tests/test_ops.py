@@ -156,14 +156,18 @@ def test_sync_copies_new_and_changed_files_and_watches(tmp_path: Path, isolated_
     (run / "session_0" / "train.csv").write_text("frame\n500\n1000\n")
     assert "1 file(s) copied, 1 unchanged" in cli("sync").stdout
 
-    watch = subprocess.Popen([SLM_LAB, "sync", "--watch"], env=os.environ.copy(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        (run / "session_0" / "eval.csv").write_text("frame\n1000\n")
-        wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), "the watch to copy")
-    finally:
-        watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=PROGRESS_TIMEOUT_S)
+    # its output goes to files: a line per pass into an unread pipe would block the watch once
+    # the pipe filled, on a machine slow enough for the wait below to last minutes
+    out_file, err_file = tmp_path / "watch.out", tmp_path / "watch.err"
+    with open(out_file, "w") as out_f, open(err_file, "w") as err_f:
+        watch = subprocess.Popen([SLM_LAB, "sync", "--watch"], env=os.environ.copy(), stdout=out_f, stderr=err_f)
+        try:
+            (run / "session_0" / "eval.csv").write_text("frame\n1000\n")
+            wait_for(lambda: (target / run.name / "session_0" / "eval.csv").exists(), "the watch to copy", proc=watch)
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.wait(timeout=PROGRESS_TIMEOUT_S)
+    out, err = out_file.read_text(), err_file.read_text()
     assert watch.returncode == 0 and "sync stopped" in out, out + err
     assert "Traceback" not in err
 
