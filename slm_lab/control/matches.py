@@ -36,13 +36,24 @@ def outcome_rates(returns: np.ndarray) -> dict[str, float]:
 
 
 class Sampling:
-    """An agent seen by evaluate_env as acting greedily while it acts as in training."""
+    """An agent seen by evaluate_env as acting greedily while it acts as in training.
+
+    Only for agents that act without a memory: a recurrent agent's training-time hidden state
+    moves on with its own updates, which match play does not make, so it is refused."""
 
     def __init__(self, agent: Any) -> None:
+        from slm_lab.agent.algorithm.base import Algorithm
+
+        if type(agent).reset_greedy_state is not Algorithm.reset_greedy_state:
+            raise ValueError(f"{type(agent).__name__} remembers across steps: sampled play cannot "
+                             "replay its training-time memory; play it greedily (without --sample)")
         self.agent, self.spaces = agent, agent.spaces
 
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
         return self.agent.act(state)
+
+    def reset_greedy_state(self, bodies: np.ndarray | None = None) -> None:
+        """Nothing to forget: the agent acts from the state alone (checked above)."""
 
 
 def play_games(env: Any, actors: list[tuple[Any, list[int]]], games: int, sample: bool = False) -> np.ndarray:

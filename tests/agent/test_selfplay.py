@@ -86,6 +86,9 @@ def test_self_play_session_saves_the_pool_and_evaluates_against_fixed_opponents(
     assert {k.split(" (")[0] for k in rates} == {"agent0 vs snapshot_first", "agent0 vs snapshot_last", "agent0 vs random"}
     for r in rates.values():
         assert r["games"] == 10 and r["win"] + r["draw"] + r["loss"] == pytest.approx(1.0)
+    # acting as in training (bench/marl_matches.py --sample) plays the same matches
+    sampled = fixed_opponent_matches(spec("uniform"), tmp_path / "session_0", games=10, sample=True)
+    assert sampled.keys() == rates.keys() and all(r["games"] == 10 for r in sampled.values())
 
 
 def test_shipped_self_play_spec_validates():
