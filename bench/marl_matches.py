@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from slm_lab.control.matches import fixed_opponent_matches, session_matches
@@ -20,6 +21,14 @@ def main() -> None:
     parser.add_argument("--sample", action="store_true", help="act as in training (epsilon / sampled), not greedily")
     args = parser.parse_args()
     spec = Spec.model_validate(json.loads((args.run_dir / "spec.json").read_text()))
+    try:
+        play(spec, args)
+    except ValueError as e:  # e.g. --sample with a recurrent agent: one line, exit 2
+        print(f"marl_matches: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def play(spec: Spec, args: argparse.Namespace) -> None:
     for session in sorted(args.run_dir.glob("session_*")):
         for a, rates in session_matches(spec, session, args.games, sample=args.sample).items():
             print(f"{session.name} agent {a} ({spec.agent[a].name}): win {rates['win']:.3f} draw {rates['draw']:.3f} "

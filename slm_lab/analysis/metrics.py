@@ -33,7 +33,7 @@ import numpy as np
 
 from slm_lab.analysis import stats
 from slm_lab.analysis.stats import ArrayLike
-from slm_lab.lib.tables import Table
+from slm_lab.lib import tables
 
 COLUMNS = ("frame", "opt_step", "episode", "wall_t", "fps", "return", "return_ma", "loss", "entropy",
            "explore_var", "lr")
@@ -83,18 +83,16 @@ def numbers(values: Any) -> np.ndarray:
         return out
 
 
-def read_table(path: str | Path) -> Table:
+def read_table(path: str | Path) -> tables.Table:
     """A train.csv / eval.csv as columns of float64, every column of COLUMNS present (NaN where
     the file has none); a missing or empty file gives an empty table, and a torn last line (a
     run killed while appending it, lib/tables.py) is left out."""
-    from slm_lab.lib import tables
-
     table = tables.read_table(Path(path))
     n = len(table)
     data = {name: numbers(table[name]) for name in table.columns}
     for col in COLUMNS:
         data.setdefault(col, np.full(n, np.nan))
-    return Table(data)
+    return tables.Table(data)
 
 
 def _finite_in_frame_order(table: Any, columns: Sequence[str]) -> list[np.ndarray]:
