@@ -95,6 +95,9 @@ class A2CSpec(_AlgorithmBase):
     # the policy always acts on the body's own observation
     critic_input: Literal["own", "joint", "state"] = "own"
     critic_body_id: bool = False  # append the body's one-hot index to a "joint" / "state" critic input
+    # the critic learns targets scaled by their running mean and std (MAPPO's value
+    # normalization, agent/algorithm/value_norm.py); values are used at their real scale
+    value_norm: bool = False
 
     @model_validator(mode="after")
     def _one_estimator(self) -> "A2CSpec":
@@ -140,6 +143,8 @@ class RecurrentPPOSpec(PPOSpec):
         if self.critic_input != "own":
             raise ValueError("critic_input: RecurrentPPO's critic reads its recurrent features; a centralized critic "
                              "is available for A2C and PPO")
+        if self.value_norm:
+            raise ValueError("value_norm is available for A2C and PPO, not yet for RecurrentPPO")
         seq_len = self.seq_len or self.training_frequency
         if self.training_frequency % seq_len:
             raise ValueError(f"seq_len {seq_len} must divide training_frequency {self.training_frequency} "

@@ -7,6 +7,7 @@ import torch
 
 from slm_lab.agent.algorithm.base import PolicyGradient, TrainStats
 from slm_lab.agent.algorithm.returns import explained_variance, gae, nstep_returns
+from slm_lab.agent.algorithm.value_norm import ValueNorm
 from slm_lab.agent.distributions import StateDependentGaussian
 from slm_lab.agent.gsde import StateDependentNoise
 from slm_lab.agent.net import NETS
@@ -27,6 +28,9 @@ class A2C(PolicyGradient):
     observation or the env's global state x, while the policy acts on the body's own
     (MAPPO, Yu et al. 2022); the AgentSpace hands x for s and s' to `update`, the memory keeps
     them as `critic_states` / `critic_next_states` beside the transition.
+    `algorithm.value_norm`: the critic's output is on the scale of its targets' running mean
+    and std (value_norm.py); values leave `policy_and_value` / `value` at their real scale
+    and the value loss compares both on the normalized one.
     """
 
     STATS = (*PolicyGradient.STATS, "policy_loss", "value_loss", "explained_variance")
@@ -66,6 +70,11 @@ class A2C(PolicyGradient):
         if not self.shared:
             self._add_optimizer("critic", list(self.critic.parameters()), spec.net.critic_optim_spec or spec.net.optim_spec)
         self.init_policy_head()
+        # a submodule of the net with the value head: its checkpoints and device carry the statistics
+        self.value_norm: ValueNorm | None = None
+        if getattr(spec.algorithm, "value_norm", False):  # plugin algorithms may lack the key
+            self.value_norm = ValueNorm()
+            (self.net if self.shared else self.critic).value_norm = self.value_norm
         # parameter lists built once: step() runs once per gradient step
         self.net_params = list(self.net.parameters())
         self.critic_params = [] if self.shared else list(self.critic.parameters())
@@ -91,11 +100,19 @@ class A2C(PolicyGradient):
         critic_states = states if critic_states is None else critic_states
         if self.noise is not None:
             policy, out = self.gsde_policy(states)
-            return policy, out[..., -1] if self.shared else self.critic(critic_states).squeeze(-1)
+            return policy, self.real_scale(out[..., -1] if self.shared else self.critic(critic_states).squeeze(-1))
         if self.shared:
             out = self.net(states)
-            return out[..., : self.spaces.policy_dim], out[..., -1]
-        return self.net(states), self.critic(critic_states).squeeze(-1)
+            return out[..., : self.spaces.policy_dim], self.real_scale(out[..., -1])
+        return self.net(states), self.real_scale(self.critic(critic_states).squeeze(-1))
+
+    def real_scale(self, critic_out: torch.Tensor) -> torch.Tensor:
+        """The value a critic output stands for (itself without value normalization)."""
+        return critic_out if self.value_norm is None else self.value_norm.denormalize(critic_out)
+
+    def critic_scale(self, *values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Values as the critic learns them: normalized by value_norm, else unchanged."""
+        return values if self.value_norm is None else tuple(self.value_norm.normalize(v) for v in values)
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
@@ -110,7 +127,7 @@ class A2C(PolicyGradient):
         return (mean + self.noise.noise(features)).cpu().numpy()
 
     def value(self, states: torch.Tensor) -> torch.Tensor:
-        return self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1)
+        return self.real_scale(self.net(states)[..., -1] if self.shared else self.critic(states).squeeze(-1))
 
     def next_state_values(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """V(s'_t) for every step of the rollout, [T, B] (a recurrent subclass runs it from each step's hidden state)."""
@@ -155,7 +172,9 @@ class A2C(PolicyGradient):
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
         policy_loss = -(log_prob * adv).mean() - self.entropy_coef.value(self.frame) * entropy.mean()
-        value_loss = self.algo_spec.val_loss_coef * self.loss_fn(values, targets)
+        if self.value_norm is not None:
+            self.value_norm.update(targets)
+        value_loss = self.algo_spec.val_loss_coef * self.loss_fn(*self.critic_scale(values, targets))
         loss = policy_loss + value_loss
         self.step(loss, self.net_spec.clip_grad_val)
         self.opt_step += 1

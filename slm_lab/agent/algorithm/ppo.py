@@ -76,6 +76,8 @@ class PPO(A2C):
     def train(self) -> TrainStats:
         a = self.algo_spec
         data = self.score_rollout(self.to_device(self.memory.sample()))
+        if self.value_norm is not None:  # once per rollout, before its epochs (MAPPO)
+            self.value_norm.update(data["targets"])
         clip_eps = self.clip_eps.value(self.frame)
         beta = self.entropy_coef.value(self.frame)
         clip = self.net_spec.clip_grad_val
@@ -94,10 +96,11 @@ class PPO(A2C):
                 else:  # no entropy term: keep its ops out of the graph (logged from the rollout's scoring)
                     log_prob = self.log_prob_entropy(pout, mb["actions"], entropy=False)[0]
                     policy_loss = clipped_surrogate(log_prob, mb["old_log_prob"], adv, clip_eps)
+                values, old_values, targets = self.critic_scale(values, mb["old_values"], mb["targets"])
                 if a.clip_vloss:
-                    value_loss = clipped_value_loss(values, mb["old_values"], mb["targets"], clip_eps)
+                    value_loss = clipped_value_loss(values, old_values, targets, clip_eps)
                 else:
-                    value_loss = self.loss_fn(values, mb["targets"])
+                    value_loss = self.loss_fn(values, targets)
                 value_loss = a.val_loss_coef * value_loss
                 self.step(policy_loss + value_loss, clip)
                 self.opt_step += 1
