@@ -148,6 +148,10 @@ def test_shipped_simple_spread_specs_set_the_critics():
     independent = load_spec("aeb/mpe_spread_ppo.json", "ppo_mpe_spread_independent")
     assert len(independent.agent) == 3 and {a.algorithm.critic_input for a in independent.agent} == {"own"}
     assert mappo.env[0].kwargs == {"N": 3, "max_cycles": 25, "continuous_actions": False} == independent.env[0].kwargs
+    # the value-normalized MAPPO differs from MAPPO in that one key
+    normed = load_spec("aeb/mpe_spread_ppo.json", "ppo_mpe_spread_mappo_value_norm")
+    assert normed.agent[0].algorithm.value_norm and not mappo.agent[0].algorithm.value_norm
+    assert normed.agent[0].algorithm.model_copy(update={"value_norm": False}) == mappo.agent[0].algorithm
 
 
 @pytest.mark.parametrize("agent, env, fragment", [
