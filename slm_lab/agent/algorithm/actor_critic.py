@@ -172,11 +172,14 @@ class A2C(PolicyGradient):
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         log_prob, entropy = self.log_prob_entropy(pout, batch["actions"])
         policy_loss = -(log_prob * adv).mean() - self.entropy_coef.value(self.frame) * entropy.mean()
-        if self.value_norm is not None:
+        ev = explained_variance(values.detach(), targets)  # at the values' real scale
+        if self.value_norm is not None:  # the critic's own output against targets normalized with this batch seen
+            values = self.value_norm.normalize(values)
             self.value_norm.update(targets)
-        value_loss = self.algo_spec.val_loss_coef * self.loss_fn(*self.critic_scale(values, targets))
+            targets = self.value_norm.normalize(targets)
+        value_loss = self.algo_spec.val_loss_coef * self.loss_fn(values, targets)
         loss = policy_loss + value_loss
         self.step(loss, self.net_spec.clip_grad_val)
         self.opt_step += 1
         return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
-                "entropy": entropy.detach().mean(), "explained_variance": explained_variance(values.detach(), targets)}
+                "entropy": entropy.detach().mean(), "explained_variance": ev}
