@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from slm_lab.agent import make_agent
@@ -127,14 +128,16 @@ def test_shared_net_steps_one_optimizer():
     assert math.isfinite(agent.drain_stats()["loss"])
 
 
-def test_cartpole_learns_quickly(tmp_path: Path):
-    """SB3-zoo-like settings on a shorter budget: the training return clearly beats random (about 22)."""
+@pytest.mark.parametrize("value_norm", [False, True])
+def test_cartpole_learns_quickly(tmp_path: Path, value_norm: bool):
+    """SB3-zoo-like settings on a shorter budget: the training return clearly beats random (about 22),
+    with and without value normalization (tests/agent/test_value_norm.py)."""
     max_frame = 40_000
     spec = validate({
         "name": "ppo_fast",
         "agent": [{
             "algorithm": {"name": "PPO", "gamma": 0.98, "lam": 0.8, "training_frequency": 32, "training_epoch": 20,
-                          "minibatch_size": 256,
+                          "minibatch_size": 256, "value_norm": value_norm,
                           "clip_eps_spec": {"name": "linear_decay", "start_val": 0.2, "end_val": 0.0, "end_step": max_frame}},
             "memory": {"name": "OnPolicyBatchReplay"},
             "net": {"hid_layers": [64, 64], "hid_layers_activation": "tanh", "clip_grad_val": 0.5,
