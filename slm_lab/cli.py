@@ -77,6 +77,9 @@ def run(
     # torch warns about a plain pickle's protocol before the weights-only load refuses it: the refusal is the one line
     warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
     recording = record or record_to is not None
+    from slm_lab.lib import collector
+
+    collector.pause()  # no garbage collection among the long-lived objects the imports make (lib/collector.py)
     try:
         prepared = prepare_jobs(spec_file, spec_name, mode, jobs_file, set_, _parse_vars(var))
         if recording:
@@ -88,6 +91,8 @@ def run(
     except KeyboardInterrupt:
         typer.echo("interrupted before anything ran", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
+    finally:  # torch is imported and the specs are checked; no session has built anything yet
+        collector.freeze()
     status = 0
     for (spec, parsed), file_text, name, mode_text in prepared:
         result = run_job(spec, parsed, file_text, name, ray_address, record_to if recording else False)

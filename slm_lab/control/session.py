@@ -347,6 +347,18 @@ class Session:
         return metrics
 
 
+def freeze_before_first_session(spec: Spec) -> None:
+    """In the lab's own process (the CLI's, a session worker), before its first Session exists:
+    freeze what lives as long as the process (lib/collector.py). The caller does it, not the
+    Session: an object made before the freeze is frozen with it, and a session's objects must
+    stay collectable (a worker runs the next session, a CLI the next job)."""
+    from slm_lab.agent.algorithm import ALGORITHMS
+    from slm_lab.lib import collector
+
+    collector.freeze_before_session(trains=any(getattr(ALGORITHMS.get(a.algorithm.name), "TRAINS", True)
+                                                for a in spec.agent))
+
+
 def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session: int, queue: Any = None, log_level: int = logging.INFO, log_to_stderr: bool = True, resume: bool = False) -> dict[str, Any]:
     """Entry point of a spawned session process: its own log file (Session.run sets its torch threads)."""
     from slm_lab.lib import pids
@@ -355,6 +367,7 @@ def run_session(spec_dict: dict[str, Any], session_dir: str, trial: int, session
     pids.exit_with_parent()  # a killed `slm-lab run` must not leave this session writing its folder
     setup_logging(log_level, SessionLayout(Path(session_dir)).log_file, stderr=log_to_stderr)
     spec = Spec.model_validate(spec_dict)
+    freeze_before_first_session(spec)
     on_progress = (lambda idx, info: queue.put((idx, info))) if queue is not None else None
     with pids.registered("session", run_dir=Path(session_dir).parent):
         return Session(spec, Path(session_dir), trial, session, on_progress, resume).run()

@@ -22,13 +22,13 @@ from typing import Any
 from slm_lab.control import checkpoint
 from slm_lab.control.progress import TrialProgress
 from slm_lab.control.pairs import pair_labels, pair_spec, team_spec
-from slm_lab.control.session import ProgressFn, Session, SessionDiverged, run_session
+from slm_lab.control.session import ProgressFn, Session, SessionDiverged, freeze_before_first_session, run_session
 from slm_lab.lib import io, pids
 from slm_lab.lib.layout import RunLayout, SessionLayout, pair_name, team_name
 from slm_lab.lib.logger import get_logger, log_to_file
-from slm_lab.lib.signals import defer_interrupts, stop_signals
+from slm_lab.lib.signals import stop_signals
 from slm_lab.lib.seeding import derive_seed
-from slm_lab.lib.spawn import clean_main, helper_process_init
+from slm_lab.lib.spawn import clean_main, helper_process_init, session_worker_init
 from slm_lab.spec.schema import Spec
 
 logger = get_logger(__name__)
@@ -176,6 +176,7 @@ class Trial:
         return todo
 
     def _run_in_process(self, session_dir: Path, progress: TrialProgress) -> None:
+        freeze_before_first_session(self.spec)
         with log_to_file(SessionLayout(session_dir).log_file):
             try:
                 Session(self.spec, session_dir, self.index, 0, progress.report, self.resume).run()
@@ -189,7 +190,7 @@ class Trial:
         level = logging.getLogger("slm_lab").getEffectiveLevel()
         manager = start_progress_manager(ctx)
         interrupted: list[int] = []
-        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=defer_interrupts) as pool, \
+        with manager, ProcessPoolExecutor(workers, mp_context=ctx, initializer=session_worker_init) as pool, \
                 stop_signals() as stop:
             updates = manager.Queue()
             queued = list(range(len(dirs)) if todo is None else todo)

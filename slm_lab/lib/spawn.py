@@ -41,3 +41,14 @@ def helper_process_init() -> None:
 
     ignore_interrupts()
     pids.exit_with_parent()
+
+
+def session_worker_init() -> None:
+    """Initializer of a trial's session worker: a stop is kept for the session's own stop
+    region (lib/signals.py), and the garbage collector is paused until the worker has imported
+    what its first session needs (lib/collector.py: the session freezes before it builds)."""
+    from slm_lab.lib import collector
+    from slm_lab.lib.signals import defer_interrupts
+
+    defer_interrupts()
+    collector.pause()

@@ -48,6 +48,8 @@ class Algorithm:
     # the schedules and noise levels it logs beside them, each under its own name: `explore_var`
     # is the value of explore_var_spec (epsilon or tau) and only that
     SCHEDULES: tuple[str, ...] = ()
+    # it builds torch.optim optimizers and learns (False: a player that never trains)
+    TRAINS: bool = True
 
     def __init__(self, spec: AgentSpec, spaces: BodySpaces, max_frame: int, seed: int) -> None:
         require_action_kind(spec.algorithm.name, spaces, family_name=family(spec.algorithm) or spec.algorithm.name)

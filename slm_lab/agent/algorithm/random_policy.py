@@ -15,6 +15,7 @@ class RandomPolicy(Algorithm):
     an opponent that does not adapt (the random baseline of its role, made an agent)."""
 
     STATS = ("loss", "entropy")
+    TRAINS = False
 
     def act(self, state: np.ndarray) -> np.ndarray:
         n = len(state)

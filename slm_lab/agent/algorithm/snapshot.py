@@ -22,6 +22,7 @@ class SnapshotPlayer(Algorithm):
     """
 
     STATS = ("loss", "entropy")
+    TRAINS = False  # it plays the learner's snapshots; the learner trains
 
     def __init__(self, spec: Any, spaces: Any, max_frame: int, seed: int) -> None:
         super().__init__(spec, spaces, max_frame, seed)
