@@ -7,7 +7,9 @@ the renderers. graphs.py builds the lab's charts from a run's tables.
 
 from __future__ import annotations
 
+import functools
 import io as _io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,8 @@ import numpy as np
 
 from slm_lab.lib import io
 
+# the viridis colour scale at 10 evenly spaced stops, as plotly names it "Viridis"
+VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 
@@ -219,42 +223,75 @@ def _json_x(x: np.ndarray) -> list:
 
 
 def render_html(chart: Chart) -> str:
-    """Draw a chart as an interactive plotly page that loads the shared plotly.js (html_page.py)."""
-    from plotly.subplots import make_subplots
+    """Draw a chart as an interactive plotly page that loads the shared plotly.js (html_page.py).
 
-    fig = make_subplots(rows=chart.nrows, cols=chart.ncols, shared_xaxes=chart.sharex,
-                        subplot_titles=[p.title for p in chart.panels],
-                        vertical_spacing=min(0.12, 0.5 / chart.nrows), horizontal_spacing=0.08)
+    The figure is written as plotly.js's own JSON (data + layout), the figure plotly's Python
+    `make_subplots` builds, without building it through plotly's validated graph objects: in a
+    run's process, their import and validation cost ~0.2 s for the first graph and ~25 ms for
+    each after (a tenth of that here). tests/analysis/test_graphs.py checks the JSON against
+    the one plotly's Python builds, and test_browser.py that plotly.js draws it."""
     legend = _Legend()
-    # every trace and axis title in one call each: plotly validates the whole figure per call
-    traces, rows, cols, axes = [], [], [], {}
+    layout: dict[str, Any] = {**_subplot_grid(chart), "template": _template("plotly_white"),
+                              "title": {"text": chart.title}, "height": int(260 * chart.nrows + 120),
+                              "margin": {"l": 60, "r": 30, "t": 80, "b": 50}}
+    if chart.ncols > 1:
+        layout["width"] = 420 * chart.ncols
+    traces = []
     for idx, panel in enumerate(chart.panels):
-        row, col = idx // chart.ncols + 1, idx % chart.ncols + 1
+        suffix = "" if idx == 0 else str(idx + 1)  # axes are numbered row by row, as make_subplots does
         x_range = _x_range(panel)
         for item in panel.items:
             if isinstance(item, (Line, Band)) and not _has_data(item):
                 continue
-            traces.append(_html_trace(item, x_range, legend))
-            rows.append(row)
-            cols.append(col)
-        suffix = "" if idx == 0 else str(idx + 1)  # make_subplots numbers its axes row by row
-        axes[f"yaxis{suffix}"] = {"title": {"text": panel.ylabel}}
-        xaxis: dict[str, Any] = {}
+            traces.append({**_html_trace(item, x_range, legend), "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
+        layout[f"yaxis{suffix}"]["title"] = {"text": panel.ylabel}
         if panel.xlabel:
-            xaxis["title"] = {"text": panel.xlabel}
+            layout[f"xaxis{suffix}"]["title"] = {"text": panel.xlabel}
         if panel.xlog:
-            xaxis["type"] = "log"
-        if xaxis:
-            axes[f"xaxis{suffix}"] = xaxis
-    if traces:
-        fig.add_traces(traces, rows=rows, cols=cols)
-    fig.update_layout(axes)
-    fig.update_layout(title={"text": chart.title}, template="plotly_white",
-                      height=int(260 * chart.nrows + 120), width=None if chart.ncols == 1 else 420 * chart.ncols,
-                      margin={"l": 60, "r": 30, "t": 80, "b": 50})
+            layout[f"xaxis{suffix}"]["type"] = "log"
     from slm_lab.analysis.html_page import figure_page
 
-    return figure_page(fig.to_json(), chart.title)
+    return figure_page({"data": traces, "layout": layout}, chart.title)
+
+
+def _subplot_grid(chart: Chart) -> dict[str, Any]:
+    """The axes and subplot titles of plotly's make_subplots(rows, cols, shared_xaxes,
+    subplot_titles, vertical_spacing=min(0.12, 0.5 / rows), horizontal_spacing=0.08): every cell
+    of the grid gets an x and a y axis, numbered row by row from the top left."""
+    rows, cols = chart.nrows, chart.ncols
+    v_gap, h_gap = min(0.12, 0.5 / rows), 0.08
+    width, height = (1 - h_gap * (cols - 1)) / cols, (1 - v_gap * (rows - 1)) / rows
+    layout: dict[str, Any] = {}
+    titles = []
+    for r in range(rows):
+        top = 1 - r * (height + v_gap)
+        for c in range(cols):
+            n = r * cols + c + 1
+            suffix = "" if n == 1 else str(n)
+            left = c * (width + h_gap)
+            xaxis: dict[str, Any] = {"anchor": f"y{suffix}", "domain": [left, left + width]}
+            if chart.sharex and r < rows - 1:  # a column shares its bottom axis, which alone shows tick labels
+                xaxis.update(matches=f"x{(rows - 1) * cols + c + 1}", showticklabels=False)
+            layout[f"xaxis{suffix}"] = xaxis
+            layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [max(top - height, 0.0), top]}
+            if n <= len(chart.panels):
+                titles.append({"font": {"size": 16}, "showarrow": False, "text": chart.panels[n - 1].title,
+                               "x": left + width / 2, "xanchor": "center", "xref": "paper", "y": top,
+                               "yanchor": "bottom", "yref": "paper"})
+    layout["annotations"] = titles
+    return layout
+
+
+@functools.lru_cache(maxsize=None)
+def _template_text(name: str) -> str:
+    from importlib import resources
+
+    return (resources.files("plotly") / "package_data" / "templates" / f"{name}.json").read_text()
+
+
+def _template(name: str) -> dict[str, Any]:
+    """One of plotly's named templates, as plotly's Python embeds it in a figure."""
+    return json.loads(_template_text(name))
 
 
 class _Legend:
@@ -271,37 +308,39 @@ class _Legend:
         return True
 
 
-def _html_trace(item: Any, x_range: tuple[float, float], legend: _Legend) -> Any:
-    """The plotly trace of one chart item."""
-    import plotly.graph_objects as go
-
+def _html_trace(item: Any, x_range: tuple[float, float], legend: _Legend) -> dict[str, Any]:
+    """The plotly.js scatter trace of one chart item."""
     if isinstance(item, Line):
         x, y = _finite_xy(item.x, item.y)
-        return go.Scatter(x=_json_x(x), y=y.tolist(), name=item.name, legendgroup=item.name,
-                          showlegend=legend.once(item.name, item.legend), mode="lines+markers" if item.markers else "lines",
-                          opacity=item.opacity, line={"color": item.color, "width": item.width,
-                                                      "dash": "dash" if item.dash else "solid"})
+        return {"legendgroup": item.name, "line": {"color": item.color, "dash": "dash" if item.dash else "solid",
+                                                   "width": item.width},
+                "mode": "lines+markers" if item.markers else "lines", "name": item.name, "opacity": item.opacity,
+                "showlegend": legend.once(item.name, item.legend), "x": _json_x(x), "y": y.tolist(), "type": "scatter"}
     if isinstance(item, Band):
         x, lo, hi = _finite_xy(item.x, item.low, item.high)
-        return go.Scatter(x=_json_x(np.concatenate([x, x[::-1]])), y=np.concatenate([hi, lo[::-1]]).tolist(),
-                          fill="toself", fillcolor=_rgba(item.color, 0.2), line={"width": 0}, hoverinfo="skip",
-                          name=item.name, legendgroup=item.name, showlegend=legend.once(item.name))
+        return {"fill": "toself", "fillcolor": _rgba(item.color, 0.2), "hoverinfo": "skip", "legendgroup": item.name,
+                "line": {"width": 0}, "name": item.name, "showlegend": legend.once(item.name),
+                "x": _json_x(np.concatenate([x, x[::-1]])), "y": np.concatenate([hi, lo[::-1]]).tolist(), "type": "scatter"}
     if isinstance(item, HLine):
-        return go.Scatter(x=list(x_range), y=[item.y, item.y], mode="lines", name=item.name, legendgroup=item.name,
-                          showlegend=legend.once(item.name), line={"color": item.color, "dash": "dot", "width": 1.2})
+        return {"legendgroup": item.name, "line": {"color": item.color, "dash": "dot", "width": 1.2}, "mode": "lines",
+                "name": item.name, "showlegend": legend.once(item.name), "x": list(x_range), "y": [item.y, item.y],
+                "type": "scatter"}
     marker: dict[str, Any] = {"size": 8}
     if item.c is not None:
         c = np.asarray(item.c, dtype=np.float64)
         # plotly rejects None in a colour array: show a missing value at the scale's low end
         low = _nanmin(c) if np.isfinite(c).any() else 0.0
-        marker.update(color=[float(v) if np.isfinite(v) else low for v in c], colorscale="Viridis",
-                      cmin=_nanmin(c), cmax=_nanmax(c), showscale=not legend.colorbar_done,
-                      colorbar={"title": {"text": item.clabel}})
+        marker.update(cmax=_nanmax(c), cmin=_nanmin(c), color=[float(v) if np.isfinite(v) else low for v in c],
+                      colorbar={"title": {"text": item.clabel}},
+                      colorscale=[[k / (len(VIRIDIS) - 1), color] for k, color in enumerate(VIRIDIS)],
+                      showscale=not legend.colorbar_done)
         legend.colorbar_done = True
     y = np.asarray(item.y, dtype=np.float64)
-    return go.Scatter(x=_json_x(np.asarray(item.x)), y=[None if not np.isfinite(v) else float(v) for v in y],
-                      mode="markers", name=item.name, showlegend=False, marker=marker,
-                      text=None if item.text is None else [str(t) for t in item.text])
+    trace = {"marker": marker, "mode": "markers", "name": item.name, "showlegend": False,
+             "x": _json_x(np.asarray(item.x)), "y": [None if not np.isfinite(v) else float(v) for v in y], "type": "scatter"}
+    if item.text is not None:
+        trace["text"] = [str(t) for t in item.text]
+    return trace
 
 
 def write_chart(chart: Chart, out_prefix: str | Path) -> tuple[Path, Path]:

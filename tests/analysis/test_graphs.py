@@ -177,3 +177,71 @@ def test_a_line_of_one_point_is_drawn_and_panels_stay_inside_the_figure():
     assert _pixels_of(charts.render_png(chart), (255, 0, 0)) > 5
     margins = charts._margins(chart.width_in, chart.row_height_in * chart.nrows + 0.6, chart)
     assert 0 < margins["left"] < margins["right"] < 1 and 0 < margins["bottom"] < margins["top"] < 1
+
+
+def _plotly_built(chart: charts.Chart, figure: dict) -> dict:
+    """The same figure built by plotly's Python: make_subplots for the grid, every trace and the
+    layout through its validated graph objects (an invalid property would raise here)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=chart.nrows, cols=chart.ncols, shared_xaxes=chart.sharex,
+                        subplot_titles=[p.title for p in chart.panels],
+                        vertical_spacing=min(0.12, 0.5 / chart.nrows), horizontal_spacing=0.08)
+    for trace in figure["data"]:
+        trace = dict(trace)
+        n = int(trace.pop("xaxis")[1:] or 1)
+        trace.pop("yaxis")
+        fig.add_trace(go.Scatter(**{k: v for k, v in trace.items() if k != "type"}),
+                      row=(n - 1) // chart.ncols + 1, col=(n - 1) % chart.ncols + 1)
+    axes = {}
+    for idx, panel in enumerate(chart.panels):
+        suffix = "" if idx == 0 else str(idx + 1)
+        axes[f"yaxis{suffix}"] = {"title": {"text": panel.ylabel}}
+        xaxis = ({"title": {"text": panel.xlabel}} if panel.xlabel else {}) | ({"type": "log"} if panel.xlog else {})
+        if xaxis:
+            axes[f"xaxis{suffix}"] = xaxis
+    fig.update_layout(axes)
+    fig.update_layout(title={"text": chart.title}, template="plotly_white", height=int(260 * chart.nrows + 120),
+                      width=None if chart.ncols == 1 else 420 * chart.ncols, margin={"l": 60, "r": 30, "t": 80, "b": 50})
+    import json
+
+    return json.loads(fig.to_json())
+
+
+def _assert_same_json(a, b, path="figure"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), (path, set(a) ^ set(b))
+        for k in a:
+            _assert_same_json(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_json(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None and np.isclose(a, b, rtol=1e-12, atol=1e-12), (path, a, b)
+    else:
+        assert a == b, (path, a, b)
+
+
+def test_html_figures_are_the_figures_plotly_builds(tmp_path):
+    """The pages write plotly.js's JSON directly (no graph objects at run time); it must be the
+    figure plotly's make_subplots and graph objects build, for every kind of chart item, shared
+    and free x axes, one to three columns, log axes and colour bars."""
+    x = np.arange(10.0)
+    panels = [
+        charts.Panel("lines </script>", "y1", "x1", items=[charts.Line(x, x ** 2, "a", dash=True, markers=True),
+                                                    charts.Band(x, x - 1, x + 1, "band"), charts.HLine(3.0, "ref")]),
+        charts.Panel("points", "y2", items=[charts.Line([1.0], [2.0], "one point"),
+                                            charts.Points(x, x, "pts", text=[f"t{i}" for i in range(10)])]),
+        charts.Panel("log x", "y3", "x3", xlog=True, items=[
+            charts.Line(x + 1, np.where(x > 5, np.nan, x), "gaps", legend=False),
+            charts.Line(x, [np.nan] * 10, "no data"),
+            charts.Points(x + 1, x, "coloured", c=np.where(x == 4, np.nan, x), clabel="strength")]),
+    ]
+    for ncols, sharex in [(1, True), (2, True), (2, False), (3, True), (3, False)]:
+        chart = charts.Chart("a chart", panels * ncols, ncols=ncols, sharex=sharex)
+        page = tmp_path / f"c{ncols}{sharex}.html"
+        page.write_text(charts.render_html(chart))
+        figure = html_figure(page)
+        _assert_same_json(figure, _plotly_built(chart, figure))
