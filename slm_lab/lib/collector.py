@@ -59,7 +59,7 @@ def freeze_before_session(trains: bool) -> None:
     if not _owner or _session_frozen:
         return
     _session_frozen, _paused = True, False
-    gc.collect()  # what the trial's start left; cheap, the imports before it are frozen already
+    gc.collect()  # nothing that is already garbage is frozen (after the CLI's freeze, a cheap one)
     if trains:
         gc.disable()  # the import makes only long-lived objects: a collection during it freed none (measured)
         import torch._dynamo  # noqa: F401
