@@ -7,6 +7,7 @@ the closed-form Gaussian log-density for continuous ones.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -53,10 +54,20 @@ def categorical_log_prob_entropy(
     return log_prob, -(log_p.exp() * log_p).sum(-1) if entropy else None
 
 
-def epsilon_greedy(q: torch.Tensor, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """Greedy on q, each body independently random with probability epsilon."""
+def epsilon_greedy(q: torch.Tensor | Callable[[], torch.Tensor], epsilon: float, rng: np.random.Generator,
+                   num_bodies: int | None = None, num_actions: int | None = None) -> np.ndarray:
+    """Greedy on q, each body independently random with probability epsilon.
+
+    `q` may be a function computing it, with `num_bodies` and `num_actions` given: when every
+    body explores it is not called, so acting while epsilon is near 1 costs no forward pass
+    (DQN's first steps are mostly random). The generator's draws are the same either way, so
+    are the actions."""
+    explore = rng.random(num_bodies if callable(q) else len(q)) < epsilon
+    if callable(q):
+        if explore.all():
+            return rng.integers(0, num_actions, num_bodies)
+        q = q()
     greedy = q.argmax(-1).cpu().numpy()
-    explore = rng.random(len(greedy)) < epsilon
     if explore.any():
         if masks.is_masked(q):  # an env with action masks: explore among the legal actions only
             greedy[explore] = masks.random_legal(q[torch.from_numpy(explore)], rng)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from slm_lab.agent import make_agent
-from slm_lab.agent.policy import Schedule, categorical_log_prob_entropy, gaussian_log_prob_entropy
+from slm_lab.agent.policy import Schedule, categorical_log_prob_entropy, epsilon_greedy, gaussian_log_prob_entropy
 from slm_lab.env.gymnasium import BodySpaces
 from slm_lab.spec.schema import AgentSpec, ScheduleSpec
 
@@ -72,6 +72,41 @@ def test_double_dqn_values_the_online_argmax_with_the_target_net():
     plain = dqn("DQN")
     plain.target_net.load_state_dict(agent.target_net.state_dict())
     torch.testing.assert_close(plain.next_q(s), agent.target_net(s).max(-1).values)
+
+
+def test_epsilon_greedy_skips_q_only_when_every_body_explores():
+    """Given a function for Q, epsilon-greedy calls it only when some body acts greedily, and
+    draws the same actions from the same generator as when given Q itself."""
+    q = torch.tensor([[0.0, 1.0, 0.5], [2.0, 0.0, 1.0], [0.0, 0.0, 3.0]])
+    calls = []
+
+    def q_fn():
+        calls.append(1)
+        return q
+
+    for epsilon in (0.0, 0.3, 0.7, 1.0):
+        for seed in range(20):
+            given, lazy = np.random.default_rng(seed), np.random.default_rng(seed)
+            expected = epsilon_greedy(q, epsilon, given)
+            calls.clear()
+            actions = epsilon_greedy(q_fn, epsilon, lazy, num_bodies=3, num_actions=3)
+            np.testing.assert_array_equal(actions, expected)
+            assert lazy.random() == given.random()  # the generators moved on alike
+            explored_all = (np.random.default_rng(seed).random(3) < epsilon).all()
+            assert len(calls) == (0 if explored_all else 1)
+    assert epsilon_greedy(q_fn, 0.0, np.random.default_rng(0), 3, 3).tolist() == [1, 0, 2]
+
+
+def test_dqn_acts_without_a_forward_pass_while_epsilon_is_one():
+    agent = dqn()
+    agent.explore.spec = ScheduleSpec(name="no_decay", start_val=1.0)
+    forwards = []
+    agent.net.register_forward_hook(lambda *_: forwards.append(1))
+    actions = agent.act(np.zeros((2, 4), np.float32))
+    assert actions.shape == (2,) and set(actions.tolist()) <= {0, 1} and forwards == []
+    agent.explore.spec = ScheduleSpec(name="no_decay", start_val=0.0)
+    agent.act(np.zeros((2, 4), np.float32))
+    assert forwards == [1]
 
 
 def test_categorical_log_prob_and_entropy():
