@@ -62,11 +62,13 @@ def epsilon_greedy(q: torch.Tensor | Callable[[], torch.Tensor], epsilon: float,
     body explores it is not called, so acting while epsilon is near 1 costs no forward pass
     (DQN's first steps are mostly random). The generator's draws are the same either way, so
     are the actions."""
-    explore = rng.random(num_bodies if callable(q) else len(q)) < epsilon
     if callable(q):
+        explore = rng.random(num_bodies) < epsilon
         if explore.all():
             return rng.integers(0, num_actions, num_bodies)
         q = q()
+    else:
+        explore = rng.random(len(q)) < epsilon
     greedy = q.argmax(-1).cpu().numpy()
     if explore.any():
         if masks.is_masked(q):  # an env with action masks: explore among the legal actions only

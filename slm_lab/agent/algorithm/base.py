@@ -248,14 +248,17 @@ class ValueBased(Algorithm):
 
     @torch.inference_mode()
     def act(self, state: np.ndarray) -> np.ndarray:
+        def q() -> torch.Tensor:
+            return self.q_values(self.as_tensor(state))
+
+        explore_var = self.explore.value(self.frame)
         if self.algo_spec.action_policy == "boltzmann":
-            return boltzmann(self.q_values(self.as_tensor(state)), self.explore.value(self.frame))
+            return boltzmann(q(), explore_var)
         if self.spaces.action_mask:  # a random action is drawn among the legal ones, which q holds
-            return epsilon_greedy(self.q_values(self.as_tensor(state)), self.explore.value(self.frame), self.rng)
+            return epsilon_greedy(q(), explore_var, self.rng)
         # Q only where a body acts greedily: these nets' forward passes change nothing (noisy
         # nets, which resample, act through their own `act`)
-        return epsilon_greedy(lambda: self.q_values(self.as_tensor(state)), self.explore.value(self.frame), self.rng,
-                              num_bodies=len(state), num_actions=self.spaces.action_dim)
+        return epsilon_greedy(q, explore_var, self.rng, num_bodies=len(state), num_actions=self.spaces.action_dim)
 
     @torch.inference_mode()
     def act_greedy(self, state: np.ndarray) -> np.ndarray:
